@@ -1,0 +1,87 @@
+"""The configurations ``layerkit gradcheck`` runs over every built-in layer and loss.
+
+Each case builds a float64 layer and an input chosen so the check is meaningful: away from
+kinks (|x| ≥ 0.1 for ReLU-like layers), gradients not all zero, randomness frozen by the checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import layers as L
+from . import losses
+from .gradcheck import LossAsLayer
+
+F64 = np.float64
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str        # the class name, used to select cases on the command line
+    config: str      # a short description of this configuration
+    build: Callable  # build(rng) -> (layer, inputs)
+
+
+def _normal(rng, *shape):
+    return rng.standard_normal(shape)
+
+
+def _off_zero(rng, *shape, margin=0.1):
+    x = rng.standard_normal(shape)
+    return np.sign(x) * (np.abs(x) + margin)
+
+
+def _dropout_train(rng):
+    return L.Dropout(0.3, seed=1), _normal(rng, 4, 6)
+
+
+def _mlp(rng):
+    net = L.Sequential(L.Linear(4, 6, dtype=F64, seed=1), L.Tanh(),
+                       L.Linear(6, 3, dtype=F64, seed=2), L.Softmax())
+    return net, _normal(rng, 5, 4)
+
+
+def _ce_ids(rng):
+    return LossAsLayer(losses.CrossEntropy(), rng.integers(0, 5, size=4)), _normal(rng, 4, 5)
+
+
+def _ce_probs(rng):
+    t = rng.random((4, 5))
+    return LossAsLayer(losses.CrossEntropy(), t / t.sum(-1, keepdims=True)), _normal(rng, 4, 5)
+
+
+def _ce_seq(rng):
+    loss = losses.CrossEntropy(reduction="batchmean")
+    return LossAsLayer(loss, rng.integers(0, 4, size=(2, 3))), _normal(rng, 2, 3, 4)
+
+
+CASES = [
+    Case("Linear", "4->5, x (3, 4)", lambda r: (L.Linear(4, 5, dtype=F64, seed=0), _normal(r, 3, 4))),
+    Case("Linear", "4->3 no bias, x (2, 3, 4)",
+         lambda r: (L.Linear(4, 3, bias=False, dtype=F64, seed=0), _normal(r, 2, 3, 4))),
+    Case("Flatten", "x (2, 3, 4, 5)", lambda r: (L.Flatten(), _normal(r, 2, 3, 4, 5))),
+    Case("ReLU", "x (4, 6), |x| >= 0.1", lambda r: (L.ReLU(), _off_zero(r, 4, 6))),
+    Case("LeakyReLU", "slope 0.1, x (4, 6)", lambda r: (L.LeakyReLU(0.1), _off_zero(r, 4, 6))),
+    Case("Sigmoid", "x (4, 6) in [-8, 8]", lambda r: (L.Sigmoid(), r.uniform(-8, 8, (4, 6)))),
+    Case("Tanh", "x (4, 6)", lambda r: (L.Tanh(), _normal(r, 4, 6))),
+    Case("Softmax", "axis -1, x (3, 5)", lambda r: (L.Softmax(), 2 * _normal(r, 3, 5))),
+    Case("Softmax", "axis 1, x (2, 4, 3)", lambda r: (L.Softmax(axis=1), _normal(r, 2, 4, 3))),
+    Case("LogSoftmax", "axis -1, x (3, 5)", lambda r: (L.LogSoftmax(), 2 * _normal(r, 3, 5))),
+    Case("Dropout", "p 0.3, train (mask frozen)", _dropout_train),
+    Case("Dropout", "p 0.3, eval", lambda r: (L.Dropout(0.3).eval(), _normal(r, 4, 6))),
+    Case("Sequential", "Linear-Tanh-Linear-Softmax", _mlp),
+    Case("CrossEntropy", "class ids, (4, 5)", _ce_ids),
+    Case("CrossEntropy", "probabilities, (4, 5)", _ce_probs),
+    Case("CrossEntropy", "sequence (2, 3, 4), batchmean", _ce_seq),
+    Case("MSE", "(3, 4)", lambda r: (LossAsLayer(losses.MSE(), _normal(r, 3, 4)), _normal(r, 3, 4))),
+    Case("BCEWithLogits", "(3, 4)",
+         lambda r: (LossAsLayer(losses.BCEWithLogits(), r.random((3, 4))), 2 * _normal(r, 3, 4))),
+]
+
+
+def names() -> list[str]:
+    """The distinct layer and loss names with built-in cases, in order."""
+    return list(dict.fromkeys(c.name for c in CASES))

@@ -1,0 +1,104 @@
+"""The Layer base class: the contract every layer (built-in or a user's own) follows.
+
+Contract
+--------
+- ``params`` and ``grads`` are dicts of ndarrays with the same keys and shapes.
+- ``forward(x)`` computes ``y`` and keeps what ``backward`` needs in one small cache.
+- ``backward(dy)`` returns ``dx = ∂⟨y, dy⟩/∂x`` and *accumulates* ``∂⟨y, dy⟩/∂params[k]`` into
+  ``grads[k]``; ``zero_grad()`` resets the accumulators.
+- ``train()`` / ``eval()`` switch behaviour of stochastic or batch-statistics layers.
+- ``backward`` before ``forward`` raises ``RuntimeError``.
+
+Nothing numeric lives here; layers implement the math.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import float_dtype
+
+
+class Layer:
+    """Base class for layers with handwritten ``forward`` and ``backward``.
+
+    Subclasses implement ``forward`` and ``backward`` and describe their hyperparameters in
+    ``extra_repr``. Parameters are registered with ``add_param`` so that ``grads`` always mirrors
+    ``params``.
+    """
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+        self._cache = None
+
+    # -- parameters -------------------------------------------------------------------------
+    def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register parameter ``name`` (and a zero gradient of the same shape and dtype)."""
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+        return value
+
+    def zero_grad(self) -> None:
+        """Set every accumulated parameter gradient to zero (in place)."""
+        for g in self.grads.values():
+            g[...] = 0
+
+    def num_params(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.params.values()))
+
+    def astype(self, dtype) -> "Layer":
+        """Convert every parameter and gradient to ``dtype`` (float32 or float64); returns self."""
+        dt = float_dtype(dtype, repr(self))
+        for k in list(self.params):
+            self.params[k] = np.ascontiguousarray(self.params[k], dtype=dt)
+            self.grads[k] = np.ascontiguousarray(self.grads[k], dtype=dt)
+        self._cache = None
+        return self
+
+    # -- modes ------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Layer":
+        """Switch to training mode (``mode=False``: evaluation mode); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        """Switch to evaluation mode; returns self."""
+        return self.train(False)
+
+    # -- computation ------------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def saved(self):
+        """The cache written by the last ``forward``; raises if there was none."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        return self._cache
+
+    def check_dy(self, dy, shape: tuple) -> np.ndarray:
+        """Validate the upstream gradient against the shape forward produced."""
+        if not isinstance(dy, np.ndarray):
+            raise TypeError(f"{self!r}: expected dy to be a numpy array, got {type(dy).__name__}")
+        if dy.shape != tuple(shape):
+            raise ValueError(
+                f"{self!r}: expected dy of shape {tuple(shape)} (the output of forward), "
+                f"got {dy.shape}"
+            )
+        return dy
+
+    # -- description ------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """Hyperparameters as they would be written in the constructor call."""
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"

@@ -1,0 +1,10 @@
+"""Layer families, one module each."""
+
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .containers import Sequential
+from .linear import Flatten, Linear
+from .regularization import Dropout
+from .softmax import LogSoftmax, Softmax, softmax_jacobian
+
+__all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "softmax_jacobian", "Dropout", "Sequential"]

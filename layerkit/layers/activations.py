@@ -1,0 +1,105 @@
+"""Elementwise activations: ReLU, LeakyReLU, Sigmoid, Tanh.
+
+Each is y = f(x) elementwise, any shape, dtype kept; backward is ∂L/∂x = δ ⊙ f'(x), with f'
+written in terms of whatever forward cached (the input's sign, or the output y).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layer import Layer
+from ..validation import check_array, number_in
+
+
+class _Elementwise(Layer):
+    """y = f(x) elementwise; subclasses give ``_f`` (returns y and the cache: x, or y where f' is
+    written in terms of y) and ``_df`` (f' from that cache)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(repr(self), x, (...,))
+        y, self._cache = self._f(x)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = self.saved()
+        self.check_dy(dy, cache.shape)
+        return (dy * self._df(cache)).astype(cache.dtype, copy=False)
+
+
+class ReLU(_Elementwise):
+    """Rectified linear unit: y = max(x, 0).
+
+    Notes
+    -----
+    ∂L/∂x = δ ⊙ [x > 0]. At x = 0 the subderivative 0 is used.
+    """
+
+    def _f(self, x):
+        return np.maximum(x, 0), x
+
+    def _df(self, x):
+        return x > 0
+
+
+class LeakyReLU(_Elementwise):
+    """y = x for x > 0, ``negative_slope`` · x otherwise.
+
+    Notes
+    -----
+    ∂L/∂x = δ ⊙ (1 if x > 0 else negative_slope); at x = 0 the slope ``negative_slope`` is used.
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = number_in("LeakyReLU", "negative_slope", negative_slope, 0.0, np.inf)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+    def _f(self, x):
+        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope)), x
+
+    def _df(self, x):
+        return np.where(x > 0, 1.0, self.negative_slope)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function 1/(1 + e^{−x}), evaluated without overflow for any |x|.
+
+    Uses e = exp(−|x|) ∈ (0, 1]: σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0.
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+class Sigmoid(_Elementwise):
+    """Logistic sigmoid: y = 1 / (1 + e^{−x}), stable for large |x|.
+
+    Notes
+    -----
+    ∂L/∂x = δ ⊙ y (1 − y), computed from the cached output y.
+    """
+
+    def _f(self, x):
+        y = sigmoid(x).astype(x.dtype, copy=False)
+        return y, y
+
+    def _df(self, y):
+        return y * (1 - y)
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent: y = tanh(x).
+
+    Notes
+    -----
+    ∂L/∂x = δ ⊙ (1 − y²), computed from the cached output y.
+    """
+
+    def _f(self, x):
+        y = np.tanh(x)
+        return y, y
+
+    def _df(self, y):
+        return 1 - y * y

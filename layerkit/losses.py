@@ -1,0 +1,206 @@
+"""Losses: CrossEntropy (from logits), MSE and BCEWithLogits.
+
+A loss is not a Layer: ``forward(pred, target)`` returns a Python float and ``backward()``
+returns ∂loss/∂pred with pred's shape and dtype. The work is done in float64 and the logits go
+through log-sum-exp / ``log1p(exp(−|z|))``, so logits of ±1e4 give finite results without
+overflow (``exp`` of very negative numbers underflows to 0, which is the correct result).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_array, check_finite, one_of
+
+REDUCTIONS = ("mean", "sum", "batchmean")
+
+_REDUCTION_DOC = """reduction : {'mean', 'sum', 'batchmean'}, default 'mean'
+        How the per-position losses ℓ are combined into one number L: ``'mean'`` averages over
+        every position (see the class notes for what a position is), ``'sum'`` adds them all
+        up, ``'batchmean'`` adds them all up and divides by the batch size N = pred.shape[0]
+        (for sequences (N, T, ...): E = Σ_t E_t summed over time, averaged over the batch).
+        The gradient carries the same factor c (1/count, 1 or 1/N)."""
+
+
+def _shared_doc(cls):
+    """Insert the one shared description of ``reduction`` into a loss's docstring."""
+    if cls.__doc__:  # None under python -OO
+        cls.__doc__ = cls.__doc__.replace("{reduction}", _REDUCTION_DOC)
+    return cls
+
+
+class _Loss:
+    """Shared machinery: the reduction, the cache, ``__call__`` and ``__repr__``."""
+
+    def __init__(self, *, reduction: str = "mean"):
+        self.reduction = one_of(type(self).__name__, "reduction", reduction, REDUCTIONS)
+        self._cache = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+    def _check_pred(self, pred) -> None:
+        check_array(repr(self), pred, (...,), name="pred")
+        if pred.ndim == 0 or pred.size == 0:
+            raise ValueError(f"{self!r}: expected a non-empty pred of shape (N, ...), "
+                             f"got {tuple(pred.shape)}")
+        check_finite(repr(self), pred, "pred")
+
+    def _check_probabilities(self, target: np.ndarray) -> None:
+        check_finite(repr(self), target, "target")
+        bad = (target < 0) | (target > 1)
+        if np.any(bad):
+            raise ValueError(f"{self!r}: expected target values in [0, 1], "
+                             f"got {target[bad].flat[0]}")
+
+    def _scale(self, pred: np.ndarray, count: int) -> float:
+        """The factor c with L = c Σ ℓ: 1/count ('mean'), 1 ('sum') or 1/N ('batchmean')."""
+        return {"mean": 1.0 / count, "sum": 1.0, "batchmean": 1.0 / pred.shape[0]}[self.reduction]
+
+    def _finish(self, losses: np.ndarray, grad: np.ndarray, pred: np.ndarray, count: int) -> float:
+        """Return c Σ ℓ; cache the unscaled gradient, c and pred's dtype for backward."""
+        c = self._scale(pred, count)
+        self._cache = (grad, c, pred.dtype)
+        return float(c * np.sum(losses))
+
+    def backward(self) -> np.ndarray:
+        """Return ∂L/∂pred for the last forward, with pred's shape and dtype."""
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        grad, c, dtype = self._cache
+        return (c * grad).astype(dtype, copy=False)
+
+
+@_shared_doc
+class CrossEntropy(_Loss):
+    """Cross-entropy of the softmax of logits along the last axis against a target.
+
+    Parameters
+    ----------
+    {reduction}
+
+    Shape
+    -----
+    pred : (N, K) or (N, T, K) logits z (any ``(N, ..., K)``), float32 or float64.
+    target : class indices of shape pred.shape[:-1] (any integer dtype, values in [0, K)), or
+        probabilities / one-hot of exactly pred.shape (float, values in [0, 1]).
+
+    Notes
+    -----
+    A position is one K-vector z (N of them for (N, K), N·T for (N, T, K)). With
+    log p_k = z_k − m − log Σ_j e^{z_j − m}, m = max_j z_j (log-sum-exp, no overflow),
+
+        ℓ = −Σ_k t_k log p_k          (class index y: t = one-hot(y), ℓ = −log p_y)
+
+    and the gradient is ∂L/∂z_k = c (p_k Σ_j t_j − t_k), i.e. c (softmax(z) − t) whenever
+    the target sums to 1 (always for class indices).
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """Return L (a float) and keep what backward needs."""
+        who = repr(self)
+        self._check_pred(pred)
+        if pred.ndim < 2:
+            raise ValueError(f"{who}: expected pred of shape (N, K) or (N, T, K), "
+                             f"got {tuple(pred.shape)}")
+        K = pred.shape[-1]
+        if not isinstance(target, np.ndarray):
+            check_array(who, target, (...,), name="target")  # raises TypeError
+        if target.shape not in (pred.shape[:-1], pred.shape):
+            raise ValueError(
+                f"{who}: expected target of class indices with shape {tuple(pred.shape[:-1])} "
+                f"or of probabilities with shape {tuple(pred.shape)} (pred is "
+                f"{tuple(pred.shape)}), got {tuple(target.shape)}")
+        if target.shape == pred.shape[:-1]:
+            check_array(who, target, pred.shape[:-1], name="target (class indices)", kind="int")
+            out = (target < 0) | (target >= K)
+            if np.any(out):
+                raise ValueError(f"{who}: class index {target[out].flat[0]} is out of range "
+                                 f"[0, K) with K = {K}")
+        else:
+            check_array(who, target, pred.shape, name="target (probabilities)")
+            self._check_probabilities(target)
+        z = pred.astype(np.float64, copy=False)
+        shifted = z - np.max(z, axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        s = np.sum(e, axis=-1, keepdims=True)
+        logp = shifted - np.log(s)
+        p = e / s
+        if target.shape == pred.shape[:-1]:  # t = one-hot(y): ℓ = −log p_y, grad p − one-hot
+            idx = target.astype(np.intp)[..., None]
+            losses = -np.take_along_axis(logp, idx, axis=-1)
+            grad = p
+            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - 1.0, axis=-1)
+        else:
+            t = target.astype(np.float64, copy=False)
+            losses = -np.sum(t * logp, axis=-1)
+            grad = p * np.sum(t, axis=-1, keepdims=True) - t
+        return self._finish(losses, grad, pred, pred.size // K)
+
+
+@_shared_doc
+class MSE(_Loss):
+    """Mean squared error between pred and a target of exactly the same shape.
+
+    Parameters
+    ----------
+    {reduction}
+
+    Shape
+    -----
+    pred, target : any identical shape (N, ...), float32 or float64; no broadcasting.
+
+    Notes
+    -----
+    A position is one element (``'mean'`` divides by pred.size, as PyTorch):
+
+        ℓ = (pred − target)²,    ∂L/∂pred = 2 c (pred − target).
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """Return L (a float) and keep what backward needs."""
+        self._check_pred(pred)
+        check_array(repr(self), target, pred.shape, name="target")
+        check_finite(repr(self), target, "target")
+        diff = pred.astype(np.float64, copy=False) - target
+        return self._finish(diff * diff, 2.0 * diff, pred, pred.size)
+
+
+@_shared_doc
+class BCEWithLogits(_Loss):
+    """Binary cross-entropy of sigmoid(z) against a target in [0, 1], from logits z.
+
+    Parameters
+    ----------
+    {reduction}
+
+    Shape
+    -----
+    pred : logits z of any shape (N, ...), float32 or float64.
+    target : probabilities t of exactly pred's shape, float, values in [0, 1].
+
+    Notes
+    -----
+    A position is one element (``'mean'`` divides by pred.size, as PyTorch). The loss
+    ℓ = −t log σ(z) − (1 − t) log(1 − σ(z)) is computed in the stable form
+
+        ℓ = max(z, 0) − z t + log(1 + e^{−|z|}),
+
+    and ∂L/∂z = c (σ(z) − t), with σ(z) = 1 / (1 + e^{−|z|}) for z ≥ 0 and
+    e^{−|z|} / (1 + e^{−|z|}) otherwise (no overflow).
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """Return L (a float) and keep what backward needs."""
+        self._check_pred(pred)
+        check_array(repr(self), target, pred.shape, name="target")
+        self._check_probabilities(target)
+        z = pred.astype(np.float64, copy=False)
+        t = target.astype(np.float64, copy=False)
+        e = np.exp(-np.abs(z))
+        losses = np.maximum(z, 0.0) - z * t + np.log1p(e)
+        sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)
+        return self._finish(losses, sigmoid - t, pred, pred.size)

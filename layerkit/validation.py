@@ -1,0 +1,114 @@
+"""Input validation at the public boundary: one place that turns bad input into clear errors.
+
+Every message names who complains (a layer's repr, or a loss), what was expected and what was
+received, e.g. ``Linear(3, 4): expected x of shape (..., 3), got (5, 2)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype, who: str) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype if it is float32 or float64, else raise TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{who}: dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{who}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _format_pattern(pattern) -> str:
+    parts = ["..." if p is Ellipsis else str(p) for p in pattern]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _matches(shape: tuple, pattern) -> bool:
+    """True if ``shape`` fits ``pattern``: ints must match, strings match any size,
+    one leading ``...`` matches any number (>= 0) of leading axes."""
+    pattern = tuple(pattern)
+    if pattern and pattern[0] is Ellipsis:
+        fixed = pattern[1:]
+        if len(shape) < len(fixed):
+            return False
+        shape = shape[len(shape) - len(fixed):]
+        pattern = fixed
+    if len(shape) != len(pattern):
+        return False
+    return all(isinstance(p, str) or p == s for p, s in zip(pattern, shape))
+
+
+def check_array(who: str, x, pattern, *, name: str = "x", kind: str = "float") -> np.ndarray:
+    """Validate one array argument and return it as an ndarray (never copied or cast).
+
+    Parameters
+    ----------
+    who : str
+        Who is checking, usually ``repr(layer)``; starts the error message.
+    x : array_like
+        The argument. Must already be an ndarray (lists are not silently converted).
+    pattern : tuple
+        Expected shape: ints are exact sizes, strings are free symbols (``"N"``), a leading
+        ``...`` allows any number of leading axes.
+    name : str
+        The argument's name in messages.
+    kind : {"float", "int"}
+        ``"float"``: dtype float32 or float64. ``"int"``: any integer dtype.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{who}: expected {name} to be a numpy array, got {type(x).__name__}")
+    if kind == "float":
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{who}: expected {name} of dtype float32 or float64, got {x.dtype}")
+    elif kind == "int":
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError(f"{who}: expected {name} of an integer dtype, got {x.dtype}")
+    else:  # pragma: no cover - programming error inside layerkit
+        raise ValueError(f"unknown kind {kind!r}")
+    if not _matches(x.shape, pattern):
+        raise ValueError(
+            f"{who}: expected {name} of shape {_format_pattern(pattern)}, got {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_finite(who: str, x: np.ndarray, name: str = "x") -> None:
+    """Raise ValueError if ``x`` holds NaN or infinity."""
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{who}: {name} contains NaN or infinity")
+
+
+def positive_int(who: str, name: str, value) -> int:
+    """Return ``value`` as an int if it is a positive integer (not bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def number_in(who: str, name: str, value, low: float, high: float, *,
+              low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a float if it lies in the interval, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{who}: {name} must be a number, got {value!r}")
+    v = float(value)
+    ok_low = v > low if low_open else v >= low
+    ok_high = v < high if high_open else v <= high
+    if np.isnan(v) or not (ok_low and ok_high):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{who}: {name} must be in {lo}{low}, {high}{hi}, got {value!r}")
+    return v
+
+
+def one_of(who: str, name: str, value, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ValueError listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{who}: {name} must be one of {listed}, got {value!r}")
+    return value

@@ -1,0 +1,26 @@
+"""Shared test helpers: the gradient-check assertion and the optional PyTorch import."""
+
+import numpy as np
+import pytest
+
+from layerkit.gradcheck import gradcheck
+
+GRAD_TOL = 1e-7  # the float64 tolerance every built-in layer must meet
+
+
+def assert_gradcheck(layer, inputs, **kwargs):
+    """Run the finite-difference check and fail with the report's table if anything fails."""
+    report = gradcheck(layer, inputs, tol=GRAD_TOL, **kwargs)
+    assert report.passed, "\n" + report.table() + "\n" + "\n".join(report.problems)
+    return report
+
+
+def torch_or_skip():
+    """PyTorch (the crosscheck extra), or a visible skip when it is not installed."""
+    return pytest.importorskip("torch", reason="PyTorch comparisons need the crosscheck extra")
+
+
+def off_zero(rng, shape, margin=0.1):
+    """Normal samples pushed at least ``margin`` away from 0 (no ReLU kinks within the step)."""
+    x = rng.standard_normal(shape)
+    return np.sign(x) * (np.abs(x) + margin)

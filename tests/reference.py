@@ -1,0 +1,45 @@
+"""Slow, plain-loop reference implementations, independent of layerkit's vectorised code."""
+
+import math
+
+import numpy as np
+
+
+def linear(x, w, b):
+    """y[..., o] = Σ_d x[..., d] w[o, d] + b[o], one output at a time."""
+    x2 = x.reshape(-1, x.shape[-1])
+    y = np.zeros((x2.shape[0], w.shape[0]))
+    for m in range(x2.shape[0]):
+        for o in range(w.shape[0]):
+            s = 0.0 if b is None else float(b[o])
+            for d in range(w.shape[1]):
+                s += float(x2[m, d]) * float(w[o, d])
+            y[m, o] = s
+    return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def elementwise(f, x):
+    """Apply a scalar function f to every element with math, not numpy."""
+    return np.array([f(float(v)) for v in x.ravel()]).reshape(x.shape)
+
+
+def sigmoid_scalar(v):
+    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+
+
+def softmax_rows(x):
+    """Softmax of every row of a 2-D array, with math.exp and the max subtracted."""
+    out = np.zeros(x.shape)
+    for i, row in enumerate(x):
+        m = max(float(v) for v in row)
+        e = [math.exp(float(v) - m) for v in row]
+        s = sum(e)
+        out[i] = [v / s for v in e]
+    return out
+
+
+def along_axis(f_rows, x, axis):
+    """Apply a function of rows (2-D in, 2-D out) to every 1-D slice of x along ``axis``."""
+    moved = np.moveaxis(x, axis, -1)
+    out = f_rows(moved.reshape(-1, moved.shape[-1])).reshape(moved.shape)
+    return np.moveaxis(out, -1, axis)

@@ -1,0 +1,280 @@
+"""Losses: plain-loop references, PyTorch, finite differences, stability and every error path."""
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import layerkit as lk
+from helpers import torch_or_skip
+
+REDUCTIONS = ["mean", "sum", "batchmean"]
+LOSSES = {"CrossEntropy": lk.CrossEntropy, "MSE": lk.MSE, "BCEWithLogits": lk.BCEWithLogits}
+
+
+# -- plain-loop references: Python floats and the math module only ---------------------------
+def _reduce(total, count, n, reduction):
+    return {"mean": total / count, "sum": total, "batchmean": total / n}[reduction]
+
+
+def ref_cross_entropy(z, t, reduction):
+    K = z.shape[-1]
+    rows = z.reshape(-1, K).tolist()
+    indices = t.ndim == z.ndim - 1
+    trows = t.reshape(-1).tolist() if indices else t.reshape(-1, K).tolist()
+    total = 0.0
+    for row, tr in zip(rows, trows):
+        m = max(row)
+        lse = m + math.log(sum(math.exp(v - m) for v in row))
+        if indices:
+            total += lse - row[tr]
+        else:
+            total += sum(-tr[k] * (row[k] - lse) for k in range(K))
+    return _reduce(total, len(rows), z.shape[0], reduction)
+
+
+def ref_mse(p, t, reduction):
+    total = sum((a - b) ** 2 for a, b in zip(p.ravel().tolist(), t.ravel().tolist()))
+    return _reduce(total, p.size, p.shape[0], reduction)
+
+
+def ref_bce(z, t, reduction):  # the textbook formula; fine for the moderate logits used here
+    total = 0.0
+    for v, tv in zip(z.ravel().tolist(), t.ravel().tolist()):
+        s = 1.0 / (1.0 + math.exp(-v))
+        total += -tv * math.log(s) - (1.0 - tv) * math.log(1.0 - s)
+    return _reduce(total, z.size, z.shape[0], reduction)
+
+
+def make_case(kind, shape, rng, dtype=np.float64):
+    """(loss name, pred, target, reference) for a loss kind and a pred shape (N, [T,] K)."""
+    pred = (2 * rng.standard_normal(shape)).astype(dtype)
+    if kind == "ce_index":
+        return "CrossEntropy", pred, rng.integers(0, shape[-1], shape[:-1]), ref_cross_entropy
+    if kind in ("ce_prob", "ce_unnormalised"):
+        t = rng.random(shape)
+        if kind == "ce_prob":
+            t /= t.sum(-1, keepdims=True)
+        return "CrossEntropy", pred, t.astype(dtype), ref_cross_entropy
+    if kind == "mse":
+        return "MSE", pred, rng.standard_normal(shape).astype(dtype), ref_mse
+    return "BCEWithLogits", pred, rng.random(shape).astype(dtype), ref_bce
+
+
+KINDS = ["ce_index", "ce_prob", "ce_unnormalised", "mse", "bce"]
+SHAPES = [(4, 5), (3, 2, 4)]  # (N, K) and (N, T, K)
+
+
+# -- forward against the plain loops ----------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_matches_plain_loop(kind, shape, reduction, dtype):
+    name, pred, target, ref = make_case(kind, shape, np.random.default_rng(0), dtype)
+    loss = LOSSES[name](reduction=reduction)
+    value = loss(pred, target)
+    assert type(value) is float
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert value == pytest.approx(ref(pred.astype(np.float64), target, reduction), rel=tol)
+    grad = loss.backward()
+    assert grad.shape == pred.shape and grad.dtype == dtype
+
+
+def test_hand_worked_examples():
+    # softmax(0, ln 3) = (1/4, 3/4): ℓ = ln 4 for class 0, ln(4/3) for class 1; mean of the two
+    z = np.log(np.array([[1.0, 3.0], [1.0, 3.0]]))
+    ce = lk.CrossEntropy()
+    assert ce(z, np.array([0, 1])) == pytest.approx((math.log(4) + math.log(4 / 3)) / 2, rel=1e-15)
+    np.testing.assert_allclose(ce.backward(), [[-0.375, 0.375], [0.125, -0.125]], rtol=1e-15)
+    # sequences: batchmean = Σ over N and T / N; mean = / (N·T)
+    zs, ts = np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=np.int32)
+    assert lk.CrossEntropy(reduction="batchmean")(zs, ts) == pytest.approx(3 * math.log(4))
+    assert lk.CrossEntropy(reduction="mean")(zs, ts) == pytest.approx(math.log(4))
+    mse = lk.MSE(reduction="batchmean")
+    assert mse(np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))) == 15.0
+    np.testing.assert_array_equal(mse.backward(), [[1.0, 2.0], [3.0, 4.0]])
+    bce = lk.BCEWithLogits(reduction="sum")
+    assert bce(np.zeros((1, 2)), np.array([[0.0, 1.0]])) == pytest.approx(2 * math.log(2))
+    np.testing.assert_allclose(bce.backward(), [[0.5, -0.5]])
+
+
+# -- forward and backward against PyTorch -----------------------------------------------------
+def torch_loss(torch, kind, z, t, reduction):
+    F = torch.nn.functional
+    red = "sum" if reduction == "batchmean" else reduction
+    if kind.startswith("ce"):
+        tt = torch.from_numpy(t)
+        if z.ndim == 3:  # PyTorch wants the classes on axis 1: (N, K, T)
+            z = z.permute(0, 2, 1)
+            tt = tt if t.ndim == 2 else tt.permute(0, 2, 1)
+        out = F.cross_entropy(z, tt.long() if kind == "ce_index" else tt, reduction=red)
+    elif kind == "mse":
+        out = F.mse_loss(z, torch.from_numpy(t), reduction=red)
+    else:
+        out = F.binary_cross_entropy_with_logits(z, torch.from_numpy(t), reduction=red)
+    return out / z.shape[0] if reduction == "batchmean" else out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_matches_pytorch(kind, shape, reduction):
+    torch = torch_or_skip()
+    name, pred, target, _ = make_case(kind, shape, np.random.default_rng(1))
+    loss = LOSSES[name](reduction=reduction)
+    value, grad = loss(pred, target), loss.backward()
+    z = torch.tensor(pred, requires_grad=True)
+    expected = torch_loss(torch, kind, z, target, reduction)
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, z.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+# -- backward by central finite differences ---------------------------------------------------
+def numeric_grad(loss, pred, target, h=1e-6):
+    """∂loss/∂pred by central differences, one element at a time."""
+    grad = np.zeros_like(pred)
+    for i in np.ndindex(pred.shape):
+        old = pred[i]
+        pred[i] = old + h
+        up = loss.forward(pred, target)
+        pred[i] = old - h
+        down = loss.forward(pred, target)
+        pred[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad
+
+
+@settings(deadline=None, max_examples=30)
+@given(kind=st.sampled_from(KINDS), reduction=st.sampled_from(REDUCTIONS), n=st.integers(1, 5),
+       t=st.one_of(st.none(), st.integers(1, 4)), k=st.integers(2, 6),
+       seed=st.integers(0, 2**32 - 1))
+def test_backward_matches_finite_differences(kind, reduction, n, t, k, seed):
+    shape = (n, k) if t is None else (n, t, k)
+    name, pred, target, _ = make_case(kind, shape, np.random.default_rng(seed))
+    loss = LOSSES[name](reduction=reduction)
+    loss.forward(pred, target)
+    analytic = loss.backward()
+    numeric = numeric_grad(loss, pred.copy(), target)
+    # relative tolerance, with a floor at 1e-6 of the largest entry (round-off of the loss / h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+# -- stability --------------------------------------------------------------------------------
+def _strict():
+    """Warnings become errors and numpy raises on overflow, 0-division and invalid operations.
+    Underflow stays allowed: exp(−2e4) rounding to 0 is the correct result, not a failure."""
+    warnings.simplefilter("error")
+    return np.errstate(over="raise", divide="raise", invalid="raise")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_huge_logits(dtype):
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, -1e4]], dtype=dtype)
+    with warnings.catch_warnings(), _strict():
+        ce = lk.CrossEntropy(reduction="sum")
+        assert ce(z, np.array([0, 1])) == 0.0  # confident and correct
+        np.testing.assert_array_equal(ce.backward(), np.zeros_like(z))
+        assert ce(z, np.array([1, 0])) == pytest.approx(4e4)  # confident and wrong: 2e4 each
+        np.testing.assert_array_equal(ce.backward(), [[1, -1, 0], [-1, 1, 0]])
+        value = ce(z, np.full(z.shape, 1 / 3, dtype=dtype))
+        assert np.isfinite(value) and np.all(np.isfinite(ce.backward()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_huge_logits(dtype):
+    z = np.array([[1e4, -1e4]], dtype=dtype)
+    with warnings.catch_warnings(), _strict():
+        bce = lk.BCEWithLogits(reduction="sum")
+        assert bce(z, np.array([[1.0, 0.0]])) == 0.0
+        np.testing.assert_array_equal(bce.backward(), [[0.0, 0.0]])
+        assert bce(z, np.array([[0.0, 1.0]])) == pytest.approx(2e4)
+        np.testing.assert_array_equal(bce.backward(), [[1.0, -1.0]])
+
+
+def test_confident_correct_prediction_costs_almost_nothing():
+    z = np.array([[12.0, -3.0, 0.5], [0.0, 20.0, 1.0]])
+    assert 0 < lk.CrossEntropy()(z, np.array([0, 1])) < 1e-5
+
+
+# -- contract: repr, call, cache ---------------------------------------------------------------
+@pytest.mark.parametrize("name", LOSSES)
+def test_repr_call_and_cache(name):
+    loss = LOSSES[name](reduction="sum")
+    assert repr(loss) == f"{name}(reduction='sum')"
+    assert repr(LOSSES[name]()) == f"{name}(reduction='mean')"
+    rng = np.random.default_rng(2)
+    pred, other = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    target = rng.random((2, 3))
+    loss(other, target)
+    assert loss(pred, target) == loss.forward(pred, target)
+    g = loss.backward()
+    loss.forward(other, target)  # the cache is overwritten by each forward
+    assert not np.allclose(loss.backward(), g)
+    loss.forward(pred, target)
+    np.testing.assert_array_equal(loss.backward(), g)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64])
+def test_any_integer_dtype_for_class_indices(dtype):
+    z = np.random.default_rng(3).standard_normal((3, 4))
+    t = np.array([3, 0, 2])
+    assert lk.CrossEntropy()(z, t.astype(dtype)) == lk.CrossEntropy()(z, t)
+
+
+# -- errors -----------------------------------------------------------------------------------
+Z = np.zeros((4, 3))
+BAD_INPUTS = [
+    ("CrossEntropy", Z, np.array([0, 1, -1, 2]), ValueError,
+     r"class index -1 .*\[0, K\) with K = 3"),
+    ("CrossEntropy", Z, np.array([0, 1, 3, 2]), ValueError,
+     r"class index 3 .*\[0, K\) with K = 3"),
+    ("CrossEntropy", Z, np.zeros((4, 2)), ValueError,
+     r"class indices with shape \(4,\) or of probabilities with shape \(4, 3\).*got \(4, 2\)"),
+    ("CrossEntropy", Z, np.zeros(3, dtype=int), ValueError, r"shape \(4,\) .*got \(3,\)"),
+    ("CrossEntropy", Z, np.full((4, 3), 1.5), ValueError, r"target values in \[0, 1\], got 1.5"),
+    ("CrossEntropy", Z, np.zeros(4), TypeError, "target \\(class indices\\) of an integer dtype"),
+    ("CrossEntropy", Z, np.zeros((4, 3), dtype=int), TypeError, "float32 or float64, got int"),
+    ("CrossEntropy", Z, [0, 1, 2, 0], TypeError, "target to be a numpy array, got list"),
+    ("CrossEntropy", np.zeros(3), np.array(0), ValueError,
+     r"pred of shape \(N, K\) or \(N, T, K\)"),
+    ("CrossEntropy", np.zeros((4, 0)), np.zeros(4, dtype=int), ValueError, "non-empty pred"),
+    ("BCEWithLogits", Z, np.full((4, 3), -0.1), ValueError, r"in \[0, 1\], got -0.1"),
+    ("BCEWithLogits", Z, np.full((4, 3), np.nan), ValueError, "target contains NaN"),
+    ("BCEWithLogits", Z, np.zeros((4, 1)), ValueError, r"target of shape \(4, 3\), got \(4, 1\)"),
+    ("MSE", Z, np.zeros((1, 3)), ValueError, r"target of shape \(4, 3\), got \(1, 3\)"),
+    ("MSE", Z, np.zeros(3), ValueError, r"target of shape \(4, 3\), got \(3,\)"),
+    ("MSE", np.full((4, 3), np.inf), Z, ValueError, "pred contains NaN or infinity"),
+]
+
+
+@pytest.mark.parametrize("name, pred, target, error, match", BAD_INPUTS)
+def test_bad_input(name, pred, target, error, match):
+    with pytest.raises(error, match=rf"^{name}\(reduction='mean'\): .*{match}"):
+        LOSSES[name]()(pred, target)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_int_pred_rejected(name):
+    with pytest.raises(TypeError, match=r"expected pred of dtype float32 or float64, got int64"):
+        LOSSES[name]()(np.zeros((2, 3), dtype=np.int64), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_bad_reduction_and_positional_reduction(name):
+    with pytest.raises(ValueError, match=rf"{name}: reduction must be one of 'mean', 'sum', "
+                                         r"'batchmean', got 'avg'"):
+        LOSSES[name](reduction="avg")
+    with pytest.raises(TypeError):
+        LOSSES[name]("sum")
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_backward_before_forward(name):
+    message = f"{name}(reduction='batchmean'): backward called before forward"
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        LOSSES[name](reduction="batchmean").backward()
