@@ -43,3 +43,29 @@ def along_axis(f_rows, x, axis):
     moved = np.moveaxis(x, axis, -1)
     out = f_rows(moved.reshape(-1, moved.shape[-1])).reshape(moved.shape)
     return np.moveaxis(out, -1, axis)
+
+
+def conv_nd(x, w, b, stride, padding, dilation):
+    """N-d cross-correlation with explicit loops over samples, output channels, output positions,
+    input channels and taps: y[n, o, p] = b[o] + Σ_c Σ_j w[o, c, j] x_pad[n, c, p·s + j·d].
+
+    ``stride`` and ``dilation`` are tuples, ``padding`` is ((lo, hi), ...) per spatial axis.
+    """
+    import itertools
+
+    n_batch, n_chan = x.shape[:2]
+    n_out, kernel = w.shape[0], w.shape[2:]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    out = tuple((size - d * (k - 1) - 1) // s + 1
+                for size, k, s, d in zip(xp.shape[2:], kernel, stride, dilation))
+    y = np.zeros((n_batch, n_out) + out)
+    for n in range(n_batch):
+        for o in range(n_out):
+            for p in itertools.product(*(range(m) for m in out)):
+                acc = 0.0 if b is None else float(b[o])
+                for c in range(n_chan):
+                    for j in itertools.product(*(range(k) for k in kernel)):
+                        i = tuple(pp * s + jj * d for pp, jj, s, d in zip(p, j, stride, dilation))
+                        acc += float(w[(o, c) + j]) * float(xp[(n, c) + i])
+                y[(n, o) + p] = acc
+    return y
