@@ -4,18 +4,14 @@ Every layer follows one contract (see :class:`layerkit.Layer`) and is verified b
 differences with :func:`layerkit.gradcheck`.
 """
 
-from . import init
+from . import init, layers
 from .gradcheck import GradcheckReport, gradcheck
 from .layer import Layer
-from .layers import (Conv1D, Conv2D, Conv3D, Dropout, Flatten, LeakyReLU, Linear, LogSoftmax, ReLU, Sequential, Sigmoid,
-                     Softmax, Tanh, softmax_jacobian)
+from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.__all__
 from .losses import BCEWithLogits, CrossEntropy, MSE
 from .optim import SGD, Adam, clip_grad_norm, clip_grad_value
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Layer", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D", "CrossEntropy", "MSE", "BCEWithLogits", "SGD",
-    "Adam", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init",
-]
+__all__ = ["Layer", *layers.__all__, "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
+           "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init"]

@@ -2,10 +2,11 @@
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .containers import Sequential
-from .conv import Conv1D, Conv2D, Conv3D
+from .conv import Conv1D, Conv2D, Conv3D, ConvTranspose2D
 from .linear import Flatten, Linear
 from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-           "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D"]
+           "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D",
+           "ConvTranspose2D"]

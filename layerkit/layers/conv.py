@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import init
-from ..geometry import window
+from ..geometry import ntuple, window
 from ..kernels.conv import col2im, im2col
 from ..layer import Layer
 from ..validation import check_array, float_dtype, positive_int
@@ -85,6 +85,18 @@ def _show(t: tuple):
     return t[0] if all(v == t[0] for v in t) else t
 
 
+def _kernel_args(g, out_spatial: tuple) -> tuple:
+    """im2col/col2im arguments for the 3-D kernels, with singleton dummy axes in front."""
+    pad = 3 - len(g.kernel)
+    return (*((1,) * pad + tuple(out_spatial)), *((1,) * pad + g.kernel),
+            *((1,) * pad + g.stride), *((1,) * pad + g.dilation), *((0,) * pad + g.pad_lo))
+
+
+def _as3(x: np.ndarray, ndim: int) -> np.ndarray:
+    """View (N, C, *spatial) with ndim spatial axes as (N, C, D, H, W) (contiguous)."""
+    return np.ascontiguousarray(x).reshape(x.shape[:2] + (1,) * (3 - ndim) + x.shape[2:])
+
+
 class ConvND(Layer):
     """Base of Conv1D/2D/3D; subclasses set ``ndim`` (1, 2 or 3)."""
 
@@ -129,22 +141,15 @@ class ConvND(Layer):
             parts.append("bias=False")
         return ", ".join(parts)
 
-    # -- geometry on 3 axes ----------------------------------------------------------------
     def _args3(self, out_spatial: tuple) -> tuple:
-        """Kernel arguments for the 3-D kernels, with singleton dummy axes in front."""
-        pad = 3 - self.ndim
-        g = self.geometry
-        out3 = (1,) * pad + tuple(out_spatial)
-        return (*out3, *((1,) * pad + g.kernel), *((1,) * pad + g.stride),
-                *((1,) * pad + g.dilation), *((0,) * pad + g.pad_lo))
+        return _kernel_args(self.geometry, out_spatial)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         who = repr(self)
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         out_spatial = self.geometry.output_shape(who, x.shape[2:])
         n = x.shape[0]
-        x3 = np.ascontiguousarray(x).reshape((n, self.in_channels) + (1,) * (3 - self.ndim)
-                                             + x.shape[2:])
+        x3 = _as3(x, self.ndim)
         rows, positions = self.in_channels * math.prod(self.kernel_size), math.prod(out_spatial)
         shape = (n, rows, positions)
         if self._cols is None or self._cols.shape != shape or self._cols.dtype != x.dtype:
@@ -192,3 +197,126 @@ class Conv2D(ConvND):
 class Conv3D(ConvND):
     __doc__ = _DOC.format(n=3, sp="D, H, W", osp="D_out, H_out, W_out", k="K_d, K_h, K_w")
     ndim = 3
+
+
+class ConvTransposeND(Layer):
+    """Base of the transposed convolutions; subclasses set ``ndim``."""
+
+    ndim: int = 0
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0,
+                 output_padding=0, dilation=1, bias: bool = True, dtype=np.float32,
+                 weight_init=None, seed=None):
+        super().__init__()
+        name = type(self).__name__
+        self.in_channels = positive_int(name, "in_channels", in_channels)
+        self.out_channels = positive_int(name, "out_channels", out_channels)
+        who = f"{name}({self.in_channels}, {self.out_channels}, kernel_size={kernel_size!r})"
+        if isinstance(padding, str):
+            raise ValueError(f"{who}: padding must be an int or a tuple of {self.ndim} ints, "
+                             f"got {padding!r}")
+        self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
+        self.kernel_size, self.stride = self.geometry.kernel, self.geometry.stride
+        self.dilation, self.padding = self.geometry.dilation, self.geometry.pad_lo
+        self.output_padding = ntuple(who, "output_padding", output_padding, self.ndim, minimum=0)
+        if any(op >= s for op, s in zip(self.output_padding, self.stride)):
+            raise ValueError(f"{who}: output_padding must be smaller than the stride "
+                             f"{_show(self.stride)}, got {_show(self.output_padding)}")
+        self.bias = bool(bias)
+        dt = float_dtype(dtype, repr(self))
+        weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
+        # PyTorch's layout (in, out, *k), so its default gives U(±1/√(out·∏K)) as PyTorch's does
+        shape = (self.in_channels, self.out_channels) + self.kernel_size
+        w = weight_init(shape, rng=np.random.default_rng(seed), dtype=dt)
+        self.add_param("weight", np.ascontiguousarray(w))
+        if self.bias:
+            self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.in_channels}, {self.out_channels}", f"kernel_size={_show(self.kernel_size)}"]
+        for label, value, default in (("stride", self.stride, 1), ("padding", self.padding, 0),
+                                      ("output_padding", self.output_padding, 0),
+                                      ("dilation", self.dilation, 1)):
+            if any(v != default for v in value):
+                parts.append(f"{label}={_show(value)}")
+        if not self.bias:
+            parts.append("bias=False")
+        return ", ".join(parts)
+
+    def output_shape(self, spatial: tuple) -> tuple:
+        """(W − 1)·S − 2P + d·(K − 1) + output_padding + 1 per spatial axis."""
+        return tuple((w - 1) * s - 2 * p + d * (k - 1) + op + 1 for w, s, p, d, k, op in zip(
+            spatial, self.stride, self.padding, self.dilation, self.kernel_size,
+            self.output_padding))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        who = repr(self)
+        check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
+        out_spatial = self.output_shape(x.shape[2:])
+        if min(out_spatial) < 1:
+            raise ValueError(f"{who}: input of spatial shape {x.shape[2:]} gives an empty output "
+                             f"{out_spatial}")
+        n, rows = x.shape[0], self.out_channels * math.prod(self.kernel_size)
+        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(x.dtype, copy=False)
+        cols = np.matmul(w2.T, _as3(x, self.ndim).reshape(n, self.in_channels, -1))
+        y3 = np.empty((n, self.out_channels) + (1,) * (3 - self.ndim) + out_spatial, x.dtype)
+        col2im(cols, y3, *_kernel_args(self.geometry, x.shape[2:]))
+        if self.bias:
+            y3 += self.params["bias"].astype(x.dtype, copy=False).reshape(-1, 1, 1, 1)
+        self._cache = x
+        return y3.reshape((n, self.out_channels) + out_spatial)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x = self.saved()
+        n, spatial = x.shape[0], x.shape[2:]
+        self.check_dy(dy, (n, self.out_channels) + self.output_shape(spatial))
+        rows = self.out_channels * math.prod(self.kernel_size)
+        dcols = np.empty((n, rows, math.prod(spatial)), dtype=x.dtype)
+        im2col(_as3(dy.astype(x.dtype, copy=False), self.ndim), dcols,
+               *_kernel_args(self.geometry, spatial))
+        if self.bias:
+            self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))
+        x2 = np.ascontiguousarray(x).reshape(n, self.in_channels, -1)
+        dw = np.matmul(x2, dcols.transpose(0, 2, 1)).sum(axis=0)      # Σ_n x[n] dcols[n]ᵀ
+        self.grads["weight"] += dw.reshape(self.params["weight"].shape)
+        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(x.dtype, copy=False)
+        return np.matmul(w2, dcols).reshape(x.shape)                   # W₂ im2col(δ)
+
+
+class ConvTranspose2D(ConvTransposeND):
+    r"""2-D transposed convolution (the "deconvolution" of encoder–decoder nets).
+
+    Its forward is the input gradient of a Conv2D with the same kernel_size, stride, padding and
+    dilation: every input pixel scatters a copy of its (C_out, K_h, K_w) kernel, scaled by its
+    value, into the output at stride S, overlaps adding up,
+
+        y[n, o, i·S − P + j·d] += Σ_c x[n, c, i] · W[c, o, j]  (+ b[o]),
+
+    so ⟨conv(x), y⟩ = ⟨x, convT(y)⟩ for the matching convolution without bias.
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size, stride, padding, dilation, bias, dtype, weight_init, seed
+        As for :class:`Conv2D` (padding is an int or a tuple; no "same").
+    output_padding : int or tuple of 2 ints, default 0
+        Extra rows/columns added after the output (must be smaller than the stride), to pick one
+        of the input sizes a strided Conv2D maps to the same output size.
+
+    Attributes
+    ----------
+    params : ``weight`` (C_in, C_out, K_h, K_w) — PyTorch's layout — and ``bias`` (C_out,)
+
+    Shape
+    -----
+    x : (N, C_in, H, W); y : (N, C_out, H_out, W_out) with
+    H_out = (H − 1)·S − 2P + d·(K − 1) + output_padding + 1 (likewise W_out).
+
+    Notes
+    -----
+    Its backward is that convolution's forward. With cols = im2col(δ) (the windows of δ that the
+    matching convolution would read) and W₂ = W reshaped (C_in, C_out·∏K):
+    ∂L/∂x[n] = W₂ cols[n] (a convolution of δ), ∂L/∂W₂ = Σ_n x[n] cols[n]ᵀ, ∂L/∂b = Σ δ over
+    the batch and positions.
+    """
+
+    ndim = 2
