@@ -34,6 +34,11 @@ def _off_zero(rng, *shape, margin=0.1):
     return np.sign(x) * (np.abs(x) + margin)
 
 
+def _distinct(rng, *shape, gap=0.01):
+    """Distinct values at least ``gap`` apart in random order: no ties in any max window."""
+    return rng.permutation(np.arange(np.prod(shape)) * gap - 1.0).reshape(shape)
+
+
 def _dropout_train(rng):
     return L.Dropout(0.3, seed=1), _normal(rng, 4, 6)
 
@@ -88,6 +93,18 @@ CASES = [
                                       seed=0), _normal(r, 2, 2, 3, 4))),
     Case("Conv3D", "2->2, k 2, stride (1, 2, 2), x (1, 2, 3, 5, 5)",
          lambda r: (L.Conv3D(2, 2, 2, stride=(1, 2, 2), dtype=F64, seed=0), _normal(r, 1, 2, 3, 5, 5))),
+    Case("MaxPool1D", "k 3, stride 2, pad 1, x (2, 2, 9)",
+         lambda r: (L.MaxPool1D(3, stride=2, padding=1), _distinct(r, 2, 2, 9))),
+    Case("MaxPool2D", "k 2, x (2, 3, 6, 6)", lambda r: (L.MaxPool2D(2), _distinct(r, 2, 3, 6, 6))),
+    Case("MaxPool2D", "k (1, 2), stride 1, x (1, 2, 3, 5)",
+         lambda r: (L.MaxPool2D((1, 2), stride=1), _distinct(r, 1, 2, 3, 5))),
+    Case("MaxPool3D", "k 2, stride (1, 2, 2), x (1, 2, 3, 4, 4)",
+         lambda r: (L.MaxPool3D(2, stride=(1, 2, 2)), _distinct(r, 1, 2, 3, 4, 4))),
+    Case("AvgPool1D", "k 2, x (2, 2, 7)", lambda r: (L.AvgPool1D(2), _normal(r, 2, 2, 7))),
+    Case("AvgPool2D", "k 3, stride 2, pad 1, x (2, 2, 5, 5)",
+         lambda r: (L.AvgPool2D(3, stride=2, padding=1), _normal(r, 2, 2, 5, 5))),
+    Case("AvgPool3D", "k 2, x (1, 2, 4, 4, 4)", lambda r: (L.AvgPool3D(2), _normal(r, 1, 2, 4, 4, 4))),
+    Case("GlobalAvgPool", "x (2, 3, 4, 5)", lambda r: (L.GlobalAvgPool(), _normal(r, 2, 3, 4, 5))),
     Case("CrossEntropy", "class ids, (4, 5)", _ce_ids),
     Case("CrossEntropy", "probabilities, (4, 5)", _ce_probs),
     Case("CrossEntropy", "sequence (2, 3, 4), batchmean", _ce_seq),

@@ -4,9 +4,12 @@ from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .containers import Sequential
 from .conv import Conv1D, Conv2D, Conv3D, ConvTranspose2D
 from .linear import Flatten, Linear
+from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, MaxPool1D, MaxPool2D,
+                      MaxPool3D)
 from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D",
-           "ConvTranspose2D"]
+           "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
+           "AvgPool3D", "GlobalAvgPool"]

@@ -1,0 +1,137 @@
+"""Pooling kernels: max and average pooling over 3 spatial axes.
+
+One N-d implementation: every array is viewed as (B, D, H, W) with B = N·C planes; 1-D and 2-D
+layers reshape to 3-D with singleton leading spatial axes (kernel 1, stride 1, no padding on
+them). Per spatial axis, output position o reads input positions o·s − p + j·d for taps
+j = 0 … k − 1 (see :mod:`layerkit.geometry`); taps outside the input are padding.
+
+- Max pooling treats padding as −∞: a padded tap is never a candidate. The argmax is stored as
+  the flat index (d·H + h)·W + w into the *unpadded* input plane (PyTorch's convention). Ties go
+  to the first maximum in row-major window order (strict ``>``); NaN propagates (the first NaN
+  in the window wins).
+- Average pooling counts padding as zeros and always divides by the full window size
+  k_d·k_h·k_w (``count_include_pad=True``, PyTorch's default). Sums accumulate in float64.
+
+Arrays in, ints in, outputs preallocated by the caller; no validation here. Parallel over the
+B planes, which are independent (so the scatter-adds of the backward kernels never race).
+"""
+
+from numba import prange
+
+from .config import jit
+
+
+@jit(parallel=True)
+def maxpool_forward(x, y, argmax, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw):
+    """y[b, o] = max over the window's in-range taps of x[b, ·]; argmax[b, o] = its flat index.
+
+    x: (B, D, H, W); y: (B, Do, Ho, Wo) of x's dtype; argmax: (B, Do, Ho, Wo) int64.
+    Every window must contain at least one in-range tap (the layer validates this).
+    """
+    B, D, H, W = x.shape
+    Do, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    for b in prange(B):
+        for od in range(Do):
+            d0 = od * sd - pd
+            for oh in range(Ho):
+                h0 = oh * sh - ph
+                for ow in range(Wo):
+                    w0 = ow * sw - pw
+                    best = x[b, 0, 0, 0]
+                    best_i = -1
+                    for jd in range(kd):
+                        d = d0 + jd * dd
+                        if d < 0 or d >= D:
+                            continue
+                        for jh in range(kh):
+                            h = h0 + jh * dh
+                            if h < 0 or h >= H:
+                                continue
+                            for jw in range(kw):
+                                w = w0 + jw * dw
+                                if w < 0 or w >= W:
+                                    continue
+                                v = x[b, d, h, w]
+                                # strict '>': the first maximum in row-major window order wins
+                                if best_i < 0 or v > best or (v != v and best == best):
+                                    best = v
+                                    best_i = (d * H + h) * W + w
+                    y[b, od, oh, ow] = best
+                    argmax[b, od, oh, ow] = best_i
+
+
+@jit(parallel=True)
+def maxpool_backward_input(dy, argmax, dx):
+    """dx[b, argmax[b, q]] += dy[b, q]: route each upstream gradient to its window's maximum.
+
+    dy: (B, Q); argmax: (B, Q) flat indices into a plane; dx: (B, P), zeroed by the caller.
+    """
+    B, Q = dy.shape
+    for b in prange(B):
+        for q in range(Q):
+            dx[b, argmax[b, q]] += dy[b, q]
+
+
+@jit(parallel=True)
+def avgpool_forward(x, y, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+    """y[b, o] = (1 / (k_d·k_h·k_w)) Σ_taps x_pad[b, ·]  (zero padding, count_include_pad=True).
+
+    x: (B, D, H, W); y: (B, Do, Ho, Wo) of x's dtype.
+    """
+    B, D, H, W = x.shape
+    Do, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    inv = 1.0 / (kd * kh * kw)
+    for b in prange(B):
+        for od in range(Do):
+            d0 = od * sd - pd
+            for oh in range(Ho):
+                h0 = oh * sh - ph
+                for ow in range(Wo):
+                    w0 = ow * sw - pw
+                    s = 0.0
+                    for jd in range(kd):
+                        d = d0 + jd
+                        if d < 0 or d >= D:
+                            continue
+                        for jh in range(kh):
+                            h = h0 + jh
+                            if h < 0 or h >= H:
+                                continue
+                            for jw in range(kw):
+                                w = w0 + jw
+                                if w < 0 or w >= W:
+                                    continue
+                                s += x[b, d, h, w]
+                    y[b, od, oh, ow] = s * inv
+
+
+@jit(parallel=True)
+def avgpool_backward_input(dy, dx, kd, kh, kw, sd, sh, sw, pd, ph, pw):
+    """dx[b, i] += Σ over windows containing i of dy[b, o] / (k_d·k_h·k_w).
+
+    dy: (B, Do, Ho, Wo); dx: (B, D, H, W), zeroed by the caller. Padded taps receive nothing.
+    """
+    B, D, H, W = dx.shape
+    Do, Ho, Wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    inv = 1.0 / (kd * kh * kw)
+    for b in prange(B):
+        for od in range(Do):
+            d0 = od * sd - pd
+            for oh in range(Ho):
+                h0 = oh * sh - ph
+                for ow in range(Wo):
+                    w0 = ow * sw - pw
+                    g = dy[b, od, oh, ow] * inv
+                    for jd in range(kd):
+                        d = d0 + jd
+                        if d < 0 or d >= D:
+                            continue
+                        for jh in range(kh):
+                            h = h0 + jh
+                            if h < 0 or h >= H:
+                                continue
+                            for jw in range(kw):
+                                w = w0 + jw
+                                if w < 0 or w >= W:
+                                    continue
+                                dx[b, d, h, w] += g

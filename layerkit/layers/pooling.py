@@ -1,0 +1,312 @@
+"""Pooling layers: MaxPool1D/2D/3D, AvgPool1D/2D/3D, GlobalAvgPool.
+
+One N-d implementation: the input (N, C, *spatial) is viewed as N·C planes of 3 spatial axes
+(1-D and 2-D inputs get singleton leading axes) and handed to the kernels of
+:mod:`layerkit.kernels.pooling`. Window geometry comes from :mod:`layerkit.geometry`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..geometry import Window, window
+from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool_backward_input,
+                               maxpool_forward)
+from ..layer import Layer
+from ..validation import check_array
+
+_SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_NAMES = {1: dict(sp="L", osp="L_out", k="K"),
+          2: dict(sp="H, W", osp="H_out, W_out", k="K_h, K_w"),
+          3: dict(sp="D, H, W", osp="D_out, H_out, W_out", k="K_d, K_h, K_w")}
+
+_COMMON_PARAMS = r"""kernel_size : int or tuple of {n} ints
+        K per spatial axis (non-square windows such as (1, 2) are fine).
+    stride : int or tuple of {n} ints, default None
+        S, the step between neighbouring windows; None means S = K (non-overlapping windows).
+    padding : int or tuple of {n} ints, default 0
+        P added on both sides of each spatial axis; at most ⌊K/2⌋ per axis (as in PyTorch)."""
+
+_SHAPE = r"""Shape
+    -----
+    x : (N, C, {sp}).
+    y : (N, C, {osp}), per spatial axis of size W
+
+        W_out = ⌊(W − K + 2P) / S⌋ + 1{dil}
+
+    (floor: trailing rows or columns that no full window reaches are ignored). A window larger
+    than the padded input raises ``ValueError``."""
+
+_MAX_DOC = r"""{n}-D max pooling over (N, C, {sp}): the largest value in each window, per channel.
+
+    With x_pad the input padded with −∞ (padding is never selected), stride S, dilation d and
+    window taps j,
+
+        y[n, c, p] = max_j x_pad[n, c, p·S + j·d],        a[n, c, p] = argmax_j (the same)
+
+    Ties: the *first* maximum in row-major window order wins (and receives the gradient).
+
+    Parameters
+    ----------
+    """ + _COMMON_PARAMS + r"""
+    dilation : int or tuple of {n} ints, default 1
+        d, the spacing between window taps (1 = a dense window).
+    return_indices : bool, default False
+        If True, ``forward`` returns ``(y, indices)``: int64 indices of y's shape holding the
+        flat position of each maximum in its *unpadded* input plane (row-major over {sp}),
+        exactly PyTorch's ``return_indices`` (so a MaxUnpool can invert it). ``backward`` still
+        takes just ``dy``.
+
+    """ + _SHAPE + r"""
+
+    Notes
+    -----
+    max is piecewise linear; away from ties its derivative is 1 at the argmax and 0 elsewhere,
+    so the upstream gradient δ = ∂L/∂y is routed to the argmax (at a tie this is one valid
+    subderivative, the first maximum's):
+
+        ∂L/∂x[n, c, i] = Σ_{{p : a[n, c, p] = i}} δ[n, c, p]
+
+    (a sum because overlapping windows, S < K, can share a maximum). The cache is the argmax.
+    """
+
+_AVG_DOC = r"""{n}-D average pooling over (N, C, {sp}): the mean of each window, per channel.
+
+    With x_pad the input padded with zeros, stride S and window taps j (|window| = {kprod}),
+
+        y[n, c, p] = (1 / |window|) Σ_j x_pad[n, c, p·S + j]
+
+    Padding counts as zeros and the divisor is always the full window size
+    (PyTorch's default ``count_include_pad=True``).
+
+    Parameters
+    ----------
+    """ + _COMMON_PARAMS + r"""
+
+    """ + _SHAPE + r"""
+
+    Notes
+    -----
+    y is linear in x: every window spreads its δ = ∂L/∂y evenly over its taps,
+
+        ∂L/∂x[n, c, i] = Σ_{{p : i ∈ window(p)}} δ[n, c, p] / |window|
+
+    (padded taps receive nothing). Nothing but the input shape is cached.
+    """
+
+
+def _show(t: tuple):
+    """An n-tuple as the user would most likely have written it: 2 for (2, 2)."""
+    return t[0] if len(set(t)) == 1 else t
+
+
+def _to3(t: tuple, fill: int) -> tuple:
+    """Pad an n-tuple (n <= 3) on the left to 3 entries (singleton leading spatial axes)."""
+    return (fill,) * (3 - len(t)) + tuple(t)
+
+
+@functools.lru_cache(maxsize=256)
+def _empty_window(spatial: tuple, win: Window):
+    """(axis, position) of a window with no in-range tap, or None.
+
+    Only dilation can produce one when P <= K/2: its taps may all skip over the input.
+    """
+    out = win.output_shape("", spatial)
+    for ax, (size, n_out, k, s, d, lo) in enumerate(
+            zip(spatial, out, win.kernel, win.stride, win.dilation, win.pad_lo)):
+        pos = np.arange(n_out)[:, None] * s - lo + np.arange(k)[None, :] * d
+        hit = ((pos >= 0) & (pos < size)).any(axis=1)
+        if not hit.all():
+            return ax, int(np.argmin(hit))
+    return None
+
+
+class _PoolND(Layer):
+    """Shared machinery of MaxPoolND and AvgPoolND; subclasses set ``ndim`` (1, 2 or 3)."""
+
+    ndim = 0
+    _dilation_ok = False
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an integer >= 0 or a tuple of {self.ndim} "
+                             f"such integers, got {padding!r}")
+        win = window(name, self.ndim, kernel_size, kernel_size if stride is None else stride,
+                     padding, dilation)
+        self.window = win
+        self.kernel_size = win.kernel
+        self.stride = win.stride
+        self.padding = win.pad_lo
+        self.dilation = win.dilation
+        half = tuple(k // 2 for k in win.kernel)
+        if any(p > h for p, h in zip(self.padding, half)):
+            raise ValueError(f"{self!r}: padding must be at most half the kernel size per axis "
+                             f"(P <= ⌊K/2⌋ = {_show(half)}), got padding {_show(self.padding)}")
+
+    def extra_repr(self) -> str:
+        parts = [f"kernel_size={_show(self.kernel_size)}"]
+        if self.stride != self.kernel_size:
+            parts.append(f"stride={_show(self.stride)}")
+        if any(self.padding):
+            parts.append(f"padding={_show(self.padding)}")
+        if any(d != 1 for d in self.dilation):
+            parts.append(f"dilation={_show(self.dilation)}")
+        return ", ".join(parts)
+
+    def _prepare(self, x):
+        """Validate x; return (x as contiguous (B, D, H, W), output spatial shape)."""
+        check_array(repr(self), x, ("N", "C") + _SYMBOLS[self.ndim])
+        spatial = x.shape[2:]
+        out = self.window.output_shape(repr(self), spatial)
+        x3 = np.ascontiguousarray(x).reshape((x.shape[0] * x.shape[1],) + _to3(spatial, 1))
+        return x3, out
+
+    def _geometry(self) -> tuple:
+        """kd, kh, kw, sd, sh, sw, (dd, dh, dw,) pd, ph, pw for the kernels."""
+        g = _to3(self.kernel_size, 1) + _to3(self.stride, 1)
+        if self._dilation_ok:
+            g += _to3(self.dilation, 1)
+        return g + _to3(self.padding, 0)
+
+    def _dy(self, dy, x_shape, out, dtype):
+        """Validate dy; return it as a contiguous (B, Do, Ho, Wo) array of x's dtype."""
+        self.check_dy(dy, x_shape[:2] + out)
+        return np.ascontiguousarray(dy, dtype=dtype).reshape(
+            (x_shape[0] * x_shape[1],) + _to3(out, 1))
+
+
+class MaxPoolND(_PoolND):
+    """Base of MaxPool1D/2D/3D (see :class:`MaxPool2D` for the math)."""
+
+    _dilation_ok = True
+
+    def __init__(self, kernel_size, *, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False):
+        self.return_indices = bool(return_indices)
+        super().__init__(kernel_size, stride, padding, dilation)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", return_indices=True" if self.return_indices else "")
+
+    def forward(self, x: np.ndarray):
+        x3, out = self._prepare(x)
+        bad = _empty_window(tuple(x.shape[2:]), self.window)
+        if bad is not None:
+            raise ValueError(f"{self!r}: the window at output position {bad[1]} along spatial "
+                             f"axis {bad[0]} holds only padding for an input of spatial shape "
+                             f"{tuple(x.shape[2:])}; reduce padding or dilation")
+        y = np.empty((x3.shape[0],) + _to3(out, 1), dtype=x.dtype)
+        argmax = np.empty(y.shape, dtype=np.int64)
+        maxpool_forward(x3, y, argmax, *self._geometry())
+        self._cache = (argmax, x.shape, x.dtype, out)
+        y = y.reshape(x.shape[:2] + out)
+        if self.return_indices:
+            return y, argmax.reshape(y.shape).copy()
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        argmax, x_shape, dtype, out = self.saved()
+        dy3 = self._dy(dy, x_shape, out, dtype)
+        b = dy3.shape[0]
+        dx = np.zeros((b, math.prod(x_shape[2:])), dtype=dtype)
+        maxpool_backward_input(dy3.reshape(b, -1), argmax.reshape(b, -1), dx)
+        return dx.reshape(x_shape)
+
+
+class AvgPoolND(_PoolND):
+    """Base of AvgPool1D/2D/3D (see :class:`AvgPool2D` for the math)."""
+
+    def __init__(self, kernel_size, *, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding, 1)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x3, out = self._prepare(x)
+        y = np.empty((x3.shape[0],) + _to3(out, 1), dtype=x.dtype)
+        avgpool_forward(x3, y, *self._geometry())
+        self._cache = (x.shape, x.dtype, out)
+        return y.reshape(x.shape[:2] + out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x_shape, dtype, out = self.saved()
+        dy3 = self._dy(dy, x_shape, out, dtype)
+        dx = np.zeros((dy3.shape[0],) + _to3(x_shape[2:], 1), dtype=dtype)
+        avgpool_backward_input(dy3, dx, *self._geometry())
+        return dx.reshape(x_shape)
+
+
+def _doc(template: str, n: int) -> str:
+    kprod = {1: "K", 2: "K_h·K_w", 3: "K_d·K_h·K_w"}[n]
+    dil = "" if template is _AVG_DOC else "    (K read as the extent d·(K − 1) + 1 under dilation d)"
+    return template.format(n=n, kprod=kprod, dil=dil, **_NAMES[n])
+
+
+class MaxPool1D(MaxPoolND):
+    ndim = 1
+
+
+class MaxPool2D(MaxPoolND):
+    ndim = 2
+
+
+class MaxPool3D(MaxPoolND):
+    ndim = 3
+
+
+class AvgPool1D(AvgPoolND):
+    ndim = 1
+
+
+class AvgPool2D(AvgPoolND):
+    ndim = 2
+
+
+class AvgPool3D(AvgPoolND):
+    ndim = 3
+
+
+for _cls in (MaxPool1D, MaxPool2D, MaxPool3D):
+    _cls.__doc__ = _doc(_MAX_DOC, _cls.ndim)
+for _cls in (AvgPool1D, AvgPool2D, AvgPool3D):
+    _cls.__doc__ = _doc(_AVG_DOC, _cls.ndim)
+del _cls
+
+
+class GlobalAvgPool(Layer):
+    r"""Global average pooling: the mean over all spatial axes, (N, C, *spatial) → (N, C).
+
+        y[n, c] = (1 / P) Σ_i x[n, c, i],        P = ∏ spatial sizes
+
+    Works for any number (>= 1) of spatial axes; equals PyTorch's ``adaptive_avg_pool(x, 1)``
+    with the singleton axes squeezed away.
+
+    Shape
+    -----
+    x : (N, C, *spatial), y : (N, C).
+
+    Notes
+    -----
+    Linear in x: ∂L/∂x[n, c, i] = δ[n, c] / P for every spatial position i. Only the input
+    shape is cached.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if isinstance(x, np.ndarray) and x.ndim < 3:
+            raise ValueError(f"{self!r}: expected x of shape (N, C, *spatial) with at least one "
+                             f"spatial axis, got {tuple(x.shape)}")
+        check_array(repr(self), x, (...,))
+        if math.prod(x.shape[2:]) == 0:
+            raise ValueError(f"{self!r}: expected a non-empty spatial extent, got shape "
+                             f"{tuple(x.shape)}")
+        self._cache = (x.shape, x.dtype)
+        return x.reshape(x.shape[:2] + (-1,)).mean(axis=-1, dtype=np.float64).astype(x.dtype)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        shape, dtype = self.saved()
+        self.check_dy(dy, shape[:2])
+        g = (dy / math.prod(shape[2:])).astype(dtype, copy=False)
+        return np.broadcast_to(g[(...,) + (None,) * (len(shape) - 2)], shape).copy()
