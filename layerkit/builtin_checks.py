@@ -39,8 +39,41 @@ def _distinct(rng, *shape, gap=0.01):
     return rng.permutation(np.arange(np.prod(shape)) * gap - 1.0).reshape(shape)
 
 
+def _unpool(rng):
+    _, idx = L.MaxPool2D(2, return_indices=True)(_distinct(rng, 2, 2, 4, 4))
+    return L.MaxUnpool2D(2), (_normal(rng, 2, 2, 2, 2), idx)
+
+
 def _dropout_train(rng):
     return L.Dropout(0.3, seed=1), _normal(rng, 4, 6)
+
+
+def _bn_train(cls, *shape):
+    def build(rng):
+        bn = cls(shape[1], dtype=F64)
+        bn.params["weight"][...] = rng.uniform(0.5, 2.0, shape[1])
+        bn.params["bias"][...] = rng.standard_normal(shape[1])
+        return bn, _normal(rng, *shape)
+    return build
+
+
+def _bn_eval(rng):
+    bn = L.BatchNorm2D(3, dtype=F64)
+    bn.running_mean[...] = rng.standard_normal(3)
+    bn.running_var[...] = rng.uniform(0.5, 2.0, 3)
+    bn.params["weight"][...] = rng.uniform(0.5, 2.0, 3)
+    return bn.eval(), _normal(rng, 2, 3, 4, 4)
+
+
+def _resnet_block(rng):
+    block = L.Sequential(L.Linear(4, 6, dtype=F64, seed=1), L.Tanh(),
+                         L.Linear(6, 3, dtype=F64, seed=2))
+    return L.Residual(block, L.Linear(4, 3, dtype=F64, seed=3)), _normal(rng, 5, 4)
+
+
+def _dense_block(rng):
+    block = L.Sequential(L.Linear(4, 3, dtype=F64, seed=1), L.Tanh())
+    return L.Concat(L.Identity(), block, axis=-1), _normal(rng, 2, 3, 4)
 
 
 def _mlp(rng):
@@ -105,6 +138,16 @@ CASES = [
          lambda r: (L.AvgPool2D(3, stride=2, padding=1), _normal(r, 2, 2, 5, 5))),
     Case("AvgPool3D", "k 2, x (1, 2, 4, 4, 4)", lambda r: (L.AvgPool3D(2), _normal(r, 1, 2, 4, 4, 4))),
     Case("GlobalAvgPool", "x (2, 3, 4, 5)", lambda r: (L.GlobalAvgPool(), _normal(r, 2, 3, 4, 5))),
+    Case("MaxUnpool2D", "k 2, indices of MaxPool2D(2) on (2, 2, 4, 4)", _unpool),
+    Case("ChannelMaxPool", "groups of 3, x (2, 6, 3)",
+         lambda r: (L.ChannelMaxPool(3), _distinct(r, 2, 6, 3))),
+    Case("BatchNorm1D", "train, x (6, 3)", _bn_train(L.BatchNorm1D, 6, 3)),
+    Case("BatchNorm1D", "train, x (3, 2, 4)", _bn_train(L.BatchNorm1D, 3, 2, 4)),
+    Case("BatchNorm2D", "train, x (2, 3, 4, 4)", _bn_train(L.BatchNorm2D, 2, 3, 4, 4)),
+    Case("BatchNorm2D", "eval (running stats), x (2, 3, 4, 4)", _bn_eval),
+    Case("Residual", "Linear-Tanh-Linear + Linear projection", _resnet_block),
+    Case("Concat", "Identity + Linear-Tanh, axis -1, x (2, 3, 4)", _dense_block),
+    Case("Identity", "x (2, 3)", lambda r: (L.Identity(), _normal(r, 2, 3))),
     Case("CrossEntropy", "class ids, (4, 5)", _ce_ids),
     Case("CrossEntropy", "probabilities, (4, 5)", _ce_probs),
     Case("CrossEntropy", "sequence (2, 3, 4), batchmean", _ce_seq),

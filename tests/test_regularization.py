@@ -37,7 +37,12 @@ def test_dropout_seeded_generator_reproduces_masks():
 
 @given(p=st.floats(0.0, 0.9), seed=st.integers(0, 2**16))
 def test_dropout_gradcheck_with_frozen_mask(p, seed):
-    x = np.random.default_rng(seed).standard_normal((4, 5))
+    x = np.random.default_rng(seed).standard_normal((6, 10))
+    if not lk.Dropout(p, seed=seed)(x).any():
+        # every element dropped: all gradients are zero, which the checker calls vacuous
+        report = lk.gradcheck(lk.Dropout(p, seed=seed), x)
+        assert report.tensors[0].status == "vacuous" and not report.passed
+        return
     assert_gradcheck(lk.Dropout(p, seed=seed), x)
 
 

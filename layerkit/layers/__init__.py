@@ -1,15 +1,16 @@
 """Layer families, one module each."""
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .containers import Sequential
+from .containers import Concat, Identity, Residual, Sequential
 from .conv import Conv1D, Conv2D, Conv3D, ConvTranspose2D
 from .linear import Flatten, Linear
-from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, MaxPool1D, MaxPool2D,
-                      MaxPool3D)
-from .regularization import Dropout
+from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, ChannelMaxPool, GlobalAvgPool, MaxPool1D,
+                      MaxPool2D, MaxPool3D, MaxUnpool2D)
+from .regularization import BatchNorm1D, BatchNorm2D, Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D",
            "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
-           "AvgPool3D", "GlobalAvgPool"]
+           "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
+           "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity"]

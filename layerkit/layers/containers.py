@@ -1,10 +1,25 @@
-"""Containers: Sequential."""
+"""Containers: Sequential, Residual, Concat (and Identity, the trivial block)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..layer import Layer
+from ..validation import check_array
+
+
+def check_child(owner: str, what: str, layer) -> None:
+    """Raise TypeError if ``layer`` (``what`` of container ``owner``, e.g. ``"layer 1"``) lacks
+    a part of the Layer contract: forward, backward, params, grads."""
+    missing = [a for a in ("forward", "backward", "params", "grads") if not hasattr(layer, a)]
+    if missing:
+        raise TypeError(f"{owner}: {what} ({layer!r}) does not follow the Layer contract: "
+                        f"it has no {', '.join(missing)}")
+
+
+def _indented(label: str, layer) -> str:
+    """One child's line in a container's multi-line repr."""
+    return f"  ({label}): " + repr(layer).replace("\n", "\n  ")
 
 
 class Sequential(Layer):
@@ -25,10 +40,7 @@ class Sequential(Layer):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
-            missing = [a for a in ("forward", "backward", "params", "grads") if not hasattr(layer, a)]
-            if missing:
-                raise TypeError(f"Sequential: layer {i} ({layer!r}) does not follow the Layer "
-                                f"contract: it has no {', '.join(missing)}")
+            check_child("Sequential", f"layer {i}", layer)
         self.layers = list(layers)
         self.training = True
         self._cache = None
@@ -92,7 +104,7 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         if not self.layers:
             return "Sequential()"
-        inner = "\n".join(f"  ({i}): " + repr(l).replace("\n", "\n  ") for i, l in enumerate(self.layers))
+        inner = "\n".join(_indented(str(i), l) for i, l in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
 
     def summary(self, input_shape, *, dtype=None, file=None) -> None:
@@ -113,7 +125,9 @@ class Sequential(Layer):
             for i, layer in enumerate(self.layers):
                 x = layer.forward(x)
                 n = int(sum(p.size for p in layer.params.values()))
-                rows.append((f"{i}", repr(layer).replace("\n", " "), str(tuple(x.shape)), n))
+                name = repr(layer)
+                name = type(layer).__name__ if "\n" in name else name    # containers: one word
+                rows.append((f"{i}", name, str(tuple(x.shape)), n))
         finally:
             for layer, mode in zip(self.layers, modes):
                 if mode is not None and hasattr(layer, "train"):
@@ -128,3 +142,232 @@ class Sequential(Layer):
         text = "\n".join([fmt(header), line] + [fmt(r) for r in cells[1:]] + [line,
                          f"Input shape {tuple(input_shape)}, total params: {total:,}"])
         print(text, file=file)
+
+
+class Identity(Layer):
+    """y = x: the trivial block, e.g. ``Concat(Identity(), block)`` for DenseNet's "input joined
+    with the block's output".
+
+    Shape
+    -----
+    y is x itself (the same array, not a copy).
+
+    Notes
+    -----
+    ∂L/∂x = δ.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(repr(self), x, (...,))
+        self._cache = x.shape
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self.check_dy(dy, self.saved())
+        return dy
+
+
+class _Branches(Layer):
+    """Shared plumbing of containers whose children all see the same input (Residual, Concat).
+
+    Subclasses list their children in ``_named_children()``; parameters are exposed under
+    ``"<label>.<name>"``, built on each access from references to the children's arrays.
+    """
+
+    def _named_children(self) -> list:
+        raise NotImplementedError
+
+    def _collect(self, attr: str) -> dict[str, np.ndarray]:
+        return {f"{label}.{k}": v for label, child in self._named_children()
+                for k, v in getattr(child, attr).items()}
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self._collect("params")
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return self._collect("grads")
+
+    def zero_grad(self) -> None:
+        for _, child in self._named_children():
+            if hasattr(child, "zero_grad"):
+                child.zero_grad()
+            else:
+                for g in child.grads.values():
+                    g[...] = 0
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for _, child in self._named_children():
+            if hasattr(child, "train"):
+                child.train(mode)
+        return self
+
+    def astype(self, dtype):
+        for _, child in self._named_children():
+            child.astype(dtype)
+        self._cache = None
+        return self
+
+    def saved(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return self._cache
+
+    def summary(self, input_shape, *, dtype=None, file=None) -> None:
+        """:meth:`Sequential.summary` of this container as a one-layer network."""
+        Sequential(self).summary(input_shape, dtype=dtype, file=file)
+
+
+class Residual(_Branches):
+    """Residual connection (ResNet): y = block(x) + shortcut(x), where the shortcut is x itself,
+    or ``projection(x)`` when the block changes the shape (e.g. a 1×1 convolution or a Linear).
+
+    Parameters
+    ----------
+    block : layer
+        The residual branch F; its output must have the shortcut's shape.
+    projection : layer, optional
+        The shortcut P; without it P(x) = x.
+
+    Parameters of the children are exposed as ``"block.<name>"`` and ``"projection.<name>"``.
+
+    Shape
+    -----
+    y has the shape of block(x), which must equal x's (or projection(x)'s).
+
+    Notes
+    -----
+    Both branches receive the same upstream gradient δ and their input gradients add up:
+    ∂L/∂x = F.backward(δ) + P.backward(δ), or F.backward(δ) + δ without a projection. Each child
+    accumulates its own parameter gradients.
+    """
+
+    def __init__(self, block, projection=None):
+        check_child("Residual", "block", block)
+        if projection is not None:
+            check_child("Residual", "projection", projection)
+        self.block = block
+        self.projection = projection
+        self.training = True
+        self._cache = None
+
+    def _named_children(self) -> list:
+        out = [("block", self.block)]
+        if self.projection is not None:
+            out.append(("projection", self.projection))
+        return out
+
+    def forward(self, x):
+        check_array("Residual", x, (...,))
+        fx = self.block.forward(x)
+        if self.projection is None:
+            short, label = x, "x"
+        else:
+            short, label = self.projection.forward(x), "projection(x)"
+        if np.shape(fx) != np.shape(short):
+            hint = (" (give Residual a projection that maps x to the block's output shape)"
+                    if self.projection is None else "")
+            raise ValueError(f"Residual: block(x) has shape {tuple(np.shape(fx))} but {label} has "
+                             f"shape {tuple(np.shape(short))}; they must match to be added{hint}")
+        self._cache = (x.shape, x.dtype)
+        return (fx + short).astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        shape, dtype = self.saved()
+        dx = self.block.backward(dy)
+        dshort = dy if self.projection is None else self.projection.backward(dy)
+        return (dx + dshort).astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return "Residual(\n" + "\n".join(_indented(l, c) for l, c in self._named_children()) + "\n)"
+
+
+class Concat(_Branches):
+    """Parallel blocks joined along an axis (Inception, DenseNet):
+    y = concatenate([b_1(x), ..., b_K(x)], axis).
+
+    ``Concat(Identity(), block)`` is DenseNet's "input joined with the block's output".
+
+    Parameters
+    ----------
+    *blocks : layers
+        The branches, all applied to the same x (a single list or tuple is accepted too).
+    axis : int, default 1
+        The joining axis of the outputs (1: channels for (N, C, ...) layouts; -1: features).
+
+    Parameters of block k are exposed as ``"k.<name>"``.
+
+    Shape
+    -----
+    Every b_k(x) must have the same shape outside ``axis``; y's size along ``axis`` is the sum
+    of theirs.
+
+    Notes
+    -----
+    δ = ∂L/∂y is split along ``axis`` into the pieces δ_k matching each block's output, and the
+    input gradients add up: ∂L/∂x = Σ_k b_k.backward(δ_k).
+    """
+
+    def __init__(self, *blocks, axis: int = 1):
+        if len(blocks) == 1 and isinstance(blocks[0], (list, tuple)):
+            blocks = tuple(blocks[0])
+        if not blocks:
+            raise ValueError("Concat: needs at least one block, got none")
+        for i, block in enumerate(blocks):
+            check_child("Concat", f"block {i}", block)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"Concat: axis must be an integer, got {axis!r}")
+        self.layers = list(blocks)
+        self.axis = int(axis)
+        self.training = True
+        self._cache = None
+
+    def _named_children(self) -> list:
+        return [(str(i), b) for i, b in enumerate(self.layers)]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def forward(self, x):
+        check_array("Concat", x, (...,))
+        ys = [np.asarray(b.forward(x)) for b in self.layers]
+        ndim = ys[0].ndim
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(f"Concat: axis {self.axis} is out of range for block outputs with "
+                             f"{ndim} axes (shape {ys[0].shape})")
+        ax = self.axis % ndim
+        outside = lambda s: s[:ax] + s[ax + 1:]
+        for k, y in enumerate(ys[1:], start=1):
+            if y.ndim != ndim or outside(y.shape) != outside(ys[0].shape):
+                shapes = ", ".join(str(tuple(v.shape)) for v in ys)
+                raise ValueError(f"Concat: block outputs must have the same shape outside axis "
+                                 f"{self.axis}, got {shapes} (block 0 vs block {k})")
+        sizes = [y.shape[ax] for y in ys]
+        y = np.concatenate(ys, axis=ax).astype(x.dtype, copy=False)
+        self._cache = (ax, sizes, y.shape, x.dtype)
+        return y
+
+    def backward(self, dy):
+        ax, sizes, shape, dtype = self.saved()
+        if not isinstance(dy, np.ndarray) or dy.shape != shape:
+            got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
+            raise ValueError(f"Concat: expected dy of shape {shape} (the output of forward), "
+                             f"got {got}")
+        pieces = np.split(dy, np.cumsum(sizes)[:-1], axis=ax)
+        dx = None
+        for block, piece in zip(self.layers, pieces):
+            d = block.backward(np.ascontiguousarray(piece))
+            dx = d if dx is None else dx + d
+        return np.asarray(dx).astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(_indented(l, c) for l, c in self._named_children())
+        return f"Concat(\n{inner}\n  axis={self.axis}\n)"

@@ -16,7 +16,7 @@ from ..geometry import Window, window
 from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool_backward_input,
                                maxpool_forward)
 from ..layer import Layer
-from ..validation import check_array
+from ..validation import check_array, positive_int
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _NAMES = {1: dict(sp="L", osp="L_out", k="K"),
@@ -310,3 +310,114 @@ class GlobalAvgPool(Layer):
         self.check_dy(dy, shape[:2])
         g = (dy / math.prod(shape[2:])).astype(dtype, copy=False)
         return np.broadcast_to(g[(...,) + (None,) * (len(shape) - 2)], shape).copy()
+
+
+class MaxUnpool2D(Layer):
+    r"""Partial inverse of MaxPool2D (SegNet's decoder): put each value back where its max came from.
+
+    ``forward(x, indices)`` with the ``indices`` returned by ``MaxPool2D(..., return_indices=True)``
+    (flat positions into each (H_out, W_out) output plane) writes
+
+        y[n, c].flat[indices[n, c, i]] += x[n, c, i],   zeros elsewhere.
+
+    Where two pooled values point to the same position (overlapping windows), their sum is placed
+    there (PyTorch keeps one of them); this keeps backward the exact adjoint of forward.
+
+    Parameters
+    ----------
+    kernel_size, stride, padding
+        Those of the MaxPool2D being inverted; they fix the default output size.
+
+    Shape
+    -----
+    x, indices : (N, C, H, W); y : (N, C, H_out, W_out) with H_out = (H − 1)·S − 2P + K (likewise
+    W_out), or ``output_size=(H_out, W_out)`` given to forward (e.g. the pooled input's size when
+    the pooling dropped the last rows).
+
+    Notes
+    -----
+    Linear in x: ∂L/∂x[n, c, i] = δ[n, c].flat[indices[n, c, i]] (a gather). The indices are
+    integers and get no gradient.
+    """
+
+    def __init__(self, kernel_size, *, stride=None, padding=0):
+        super().__init__()
+        name = type(self).__name__
+        self.window = window(name, 2, kernel_size, kernel_size if stride is None else stride,
+                             padding, 1)
+        self.kernel_size, self.stride, self.padding = (self.window.kernel, self.window.stride,
+                                                       self.window.pad_lo)
+
+    def extra_repr(self) -> str:
+        parts = [f"kernel_size={_show(self.kernel_size)}"]
+        if self.stride != self.kernel_size:
+            parts.append(f"stride={_show(self.stride)}")
+        if any(self.padding):
+            parts.append(f"padding={_show(self.padding)}")
+        return ", ".join(parts)
+
+    def forward(self, x: np.ndarray, indices: np.ndarray, output_size=None) -> np.ndarray:
+        who = repr(self)
+        check_array(who, x, ("N", "C", "H", "W"))
+        check_array(who, indices, x.shape, name="indices", kind="int")
+        if output_size is None:
+            out = tuple((w - 1) * s - 2 * p + k for w, s, p, k in
+                        zip(x.shape[2:], self.stride, self.padding, self.kernel_size))
+        else:
+            out = tuple(int(v) for v in tuple(output_size)[-2:])
+        plane = math.prod(out)
+        if indices.size and (indices.min() < 0 or indices.max() >= plane):
+            raise ValueError(f"{who}: indices must lie in [0, {plane}) for an output plane of "
+                             f"shape {out}, got values in [{indices.min()}, {indices.max()}]")
+        b = x.shape[0] * x.shape[1]
+        flat = (indices.reshape(b, -1) + (np.arange(b) * plane)[:, None]).ravel()
+        y = np.bincount(flat, weights=x.ravel(), minlength=b * plane).astype(x.dtype, copy=False)
+        self._cache = (indices.reshape(b, -1).astype(np.int64), x.shape, out, x.dtype)
+        return y.reshape(x.shape[:2] + out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        idx, x_shape, out, dtype = self.saved()
+        self.check_dy(dy, x_shape[:2] + out)
+        gathered = np.take_along_axis(dy.reshape(idx.shape[0], -1), idx, axis=1)
+        return gathered.reshape(x_shape).astype(dtype, copy=False)
+
+
+class ChannelMaxPool(Layer):
+    r"""Max over groups of ``pool_size`` consecutive channels (maxout): (N, C, …) → (N, C/k, …).
+
+        y[n, g, i] = max_{j < k} x[n, g·k + j, i]
+
+    Shape
+    -----
+    x : (N, C, *spatial) or (N, C) with C divisible by k; y : (N, C/k, *spatial).
+
+    Notes
+    -----
+    ∂L/∂x[n, g·k + j, i] = δ[n, g, i] if j is the (first, on ties) argmax of its group, else 0.
+    """
+
+    def __init__(self, pool_size: int):
+        super().__init__()
+        self.pool_size = positive_int(type(self).__name__, "pool_size", pool_size)
+
+    def extra_repr(self) -> str:
+        return str(self.pool_size)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(repr(self), x, (...,))
+        k = self.pool_size
+        if x.ndim < 2 or x.shape[1] % k:
+            raise ValueError(f"{self!r}: expected x of shape (N, C, ...) with C divisible by {k}, "
+                             f"got {x.shape}")
+        grouped = x.reshape((x.shape[0], x.shape[1] // k, k) + x.shape[2:])
+        arg = np.argmax(grouped, axis=2)[:, :, None]
+        self._cache = (arg, x.shape, x.dtype)
+        return np.take_along_axis(grouped, arg, axis=2)[:, :, 0]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        arg, x_shape, dtype = self.saved()
+        k = self.pool_size
+        self.check_dy(dy, (x_shape[0], x_shape[1] // k) + x_shape[2:])
+        dx = np.zeros((x_shape[0], x_shape[1] // k, k) + x_shape[2:], dtype=dtype)
+        np.put_along_axis(dx, arg, dy[:, :, None], axis=2)
+        return dx.reshape(x_shape)
