@@ -202,7 +202,7 @@ def test_concat_of_residuals_inside_sequential_gradcheck_and_summary():
     out = io.StringIO()
     net.summary((1, 3), file=out)
     text = out.getvalue()
-    assert "Concat(" in text and "(1, 8)" in text and "(1, 2)" in text
+    assert "1  Concat " in text and "(1, 8)" in text and "(1, 2)" in text
     total = net.num_params()
     assert f"total params: {total:,}" in text
     out = io.StringIO()
