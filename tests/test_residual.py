@@ -207,7 +207,7 @@ def test_concat_of_residuals_inside_sequential_gradcheck_and_summary():
     assert f"total params: {total:,}" in text
     out = io.StringIO()
     net[2].summary((1, 8), file=out)
-    assert "Residual(" in out.getvalue() and f"total params: {net[2].num_params():,}" in out.getvalue()
+    assert "0  Residual " in out.getvalue() and f"total params: {net[2].num_params():,}" in out.getvalue()
 
 
 def test_concat_image_channels_and_modes():
