@@ -89,3 +89,16 @@ def test_channel_max_pool_tie_goes_to_first_and_errors():
         layer(np.ones((1, 3)))
     with pytest.raises(ValueError, match="pool_size must be a positive integer, got 0"):
         lk.ChannelMaxPool(0)
+
+
+def test_channel_max_pool_matches_torch_max_over_groups():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(3)
+    x = rng.permutation(2 * 6 * 4 * 3).reshape(2, 6, 4, 3).astype(np.float64)
+    dy = rng.standard_normal((2, 3, 4, 3))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = xt.reshape(2, 3, 2, 4, 3).amax(dim=2)
+    yt.backward(torch.from_numpy(dy))
+    layer = lk.ChannelMaxPool(2)
+    np.testing.assert_array_equal(layer(x), yt.detach().numpy())
+    np.testing.assert_array_equal(layer.backward(dy), xt.grad.numpy())
