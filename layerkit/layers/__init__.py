@@ -3,6 +3,7 @@
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .containers import Concat, Identity, Residual, Sequential
 from .conv import Conv1D, Conv2D, Conv3D, ConvTranspose2D
+from .embedding import Embedding
 from .linear import Flatten, Linear
 from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, ChannelMaxPool, GlobalAvgPool, MaxPool1D,
                       MaxPool2D, MaxPool3D, MaxUnpool2D)
@@ -13,4 +14,5 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D",
            "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
            "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
-           "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity"]
+           "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
+           "Embedding"]
