@@ -17,6 +17,11 @@ Per element, relative error |a − n| / max(|a|, |n|, tiny) with tiny = 1e-4 · 
 |a| or |n| of that tensor: an element whose gradient is below 1e-4 of the tensor's scale is held
 to an absolute error of 1e-4·S·tol instead of a relative one it cannot meet in floating point.
 
+Initial states and other float arrays passed as keyword arguments of ``forward`` (``h0``, ``c0``
+of a recurrent layer) are checked too: their analytic gradient is read from the attribute
+``layer.d<name>`` after ``backward`` (``h0`` → ``layer.dh0``), the contract of stateful layers.
+Integer arrays and other values in ``forward_kwargs`` (``lengths``, sizes) are passed through.
+
 Kinks (ReLU at 0, ties in a max) are detected, not hidden: where the one-sided slopes
 (y(h) − y(0))/h and (y(0) − y(−h))/h, or D(h) and D(2h), differ by more than 1 % of the slope
 and of S, the coordinate is reported as a kink and left out of the error; a tensor whose checked
@@ -193,7 +198,11 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
         Tensors with more elements are checked on this many random coordinates plus
         ``n_directions`` random-direction directional derivatives.
     forward_kwargs : dict, optional
-        Extra keyword arguments for ``forward``.
+        Extra keyword arguments for ``forward``. Floating arrays among them (initial states such
+        as ``h0``, ``c0``) are copied to float64 and checked as well, against the analytic
+        gradient the layer leaves in ``layer.d<name>`` after ``backward`` (``layer.dh0``); the
+        report names them by their keyword. Anything else (integer ``lengths``, sizes) is passed
+        through unchanged and not differentiated.
 
     Returns
     -------
@@ -207,7 +216,11 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
             raise TypeError(f"{name}: gradient checks run in float64, but params[{k!r}] is "
                             f"{np.asarray(p).dtype}; build the layer with dtype=np.float64 "
                             "(or call layer.astype(np.float64))")
-    kwargs = dict(forward_kwargs or {})
+    kwargs = {k: np.array(v, dtype=np.float64)
+              if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating) else v
+              for k, v in (forward_kwargs or {}).items()}
+    float_kwargs = [k for k, v in kwargs.items()
+                    if isinstance(v, np.ndarray) and v.dtype == np.float64]
     inputs = [np.array(x, dtype=np.float64) if np.issubdtype(np.asarray(x).dtype, np.floating)
               else np.asarray(x) for x in _as_tuple(inputs)]
     float_pos = [i for i, x in enumerate(inputs) if x.dtype == np.float64]
@@ -224,11 +237,16 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
         return [np.array(y, dtype=np.float64) for y in _as_tuple(layer.forward(*inputs, **kwargs))]
 
     originals = [x.copy() for x in inputs]
+    kw_originals = {k: kwargs[k].copy() for k in float_kwargs}
     y0 = run()
     for i, (x, x0) in enumerate(zip(inputs, originals)):
         if not np.array_equal(x, x0, equal_nan=True):
             report.problems.append(f"forward modified its input {i} in place")
             inputs[i][...] = x0
+    for k, v0 in kw_originals.items():
+        if not np.array_equal(kwargs[k], v0, equal_nan=True):
+            report.problems.append(f"forward modified its keyword argument {k} in place")
+            kwargs[k][...] = v0
     if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(y0, run())):
         report.problems.append("forward is not deterministic (two calls on the same input differ)")
     if any(not np.all(np.isfinite(y)) for y in y0):
@@ -253,6 +271,17 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
                                    f"of shape {inputs[i].shape}")
             continue
         targets.append((label, inputs[i], g.astype(np.float64)))
+    for k in float_kwargs:
+        g = getattr(layer, "d" + k, None)
+        if g is None:
+            report.problems.append(f"forward_kwargs[{k!r}] is a float array, but the layer has no "
+                                   f"gradient layer.d{k} after backward")
+            continue
+        g = np.asarray(g)
+        if g.shape != kwargs[k].shape:
+            report.problems.append(f"layer.d{k} has shape {g.shape}, {k} has {kwargs[k].shape}")
+            continue
+        targets.append((k, kwargs[k], g.astype(np.float64)))
     for k, p in layer.params.items():
         targets.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
 
