@@ -22,7 +22,7 @@ F64 = np.float64
 class Case:
     name: str        # the class name, used to select cases on the command line
     config: str      # a short description of this configuration
-    build: Callable  # build(rng) -> (layer, inputs)
+    build: Callable  # build(rng) -> (layer, inputs) or (layer, inputs, forward_kwargs)
 
 
 def _normal(rng, *shape):
@@ -74,6 +74,20 @@ def _resnet_block(rng):
 def _dense_block(rng):
     block = L.Sequential(L.Linear(4, 3, dtype=F64, seed=1), L.Tanh())
     return L.Concat(L.Identity(), block, axis=-1), _normal(rng, 2, 3, 4)
+
+
+def _recurrent(cls, seq=True, lengths=False, **kw):
+    def build(rng):
+        layer = cls(3, 4, return_sequences=seq, dtype=F64, seed=0, **kw)
+        for p in layer.params.values():          # nonzero biases too: every tensor non-vacuous
+            p[...] = 0.5 * rng.standard_normal(p.shape)
+        fk = {"h0": _normal(rng, 2, 4)}
+        if cls is L.LSTM:
+            fk["c0"] = _normal(rng, 2, 4)
+        if lengths:
+            fk["lengths"] = np.array([4, 2])
+        return layer, _normal(rng, 2, 4, 3), fk    # forward_kwargs: initial states are checked
+    return build
 
 
 def _mlp(rng):
@@ -152,6 +166,13 @@ CASES = [
          lambda r: (L.Embedding(10, 4, dtype=F64, seed=0), r.integers(0, 10, size=(3, 5)))),
     Case("Embedding", "6x3, padding_idx 0 (ids avoid it), ids (8,)",
          lambda r: (L.Embedding(6, 3, padding_idx=0, dtype=F64, seed=0), r.integers(1, 6, size=8))),
+    Case("RNN", "tanh 3->4, x (2, 4, 3), h0", _recurrent(L.RNN)),
+    Case("RNN", "relu 3->4, last step, lengths (4, 2), h0",
+         _recurrent(L.RNN, seq=False, lengths=True, nonlinearity="relu")),
+    Case("LSTM", "3->4, x (2, 4, 3), h0, c0", _recurrent(L.LSTM)),
+    Case("LSTM", "3->4, last step, lengths (4, 2), h0, c0", _recurrent(L.LSTM, seq=False, lengths=True)),
+    Case("GRU", "3->4, x (2, 4, 3), h0", _recurrent(L.GRU)),
+    Case("GRU", "3->4, lengths (4, 2), h0", _recurrent(L.GRU, lengths=True)),
     Case("CrossEntropy", "class ids, (4, 5)", _ce_ids),
     Case("CrossEntropy", "probabilities, (4, 5)", _ce_probs),
     Case("CrossEntropy", "sequence (2, 3, 4), batchmean", _ce_seq),

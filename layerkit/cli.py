@@ -27,8 +27,10 @@ def _gradcheck(args) -> int:
     cases = [c for c in builtin_checks.CASES if not args.layers or c.name in args.layers]
     results = []
     for case in cases:
-        layer, inputs = case.build(np.random.default_rng(args.seed))
-        report = gradcheck(layer, inputs, eps=args.eps, tol=args.tol, seed=args.seed)
+        # build(rng) -> (layer, inputs) or (layer, inputs, forward_kwargs), e.g. {"h0": ...}
+        layer, inputs, *extra = case.build(np.random.default_rng(args.seed))
+        report = gradcheck(layer, inputs, eps=args.eps, tol=args.tol, seed=args.seed,
+                           forward_kwargs=extra[0] if extra else None)
         results.append((case, report))
     failed = [(c, r) for c, r in results if not r.passed]
     if args.json:

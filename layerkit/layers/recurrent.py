@@ -1,0 +1,437 @@
+"""Recurrent layers: RNN (Elman), LSTM and GRU, with PyTorch's parameter names and gate order.
+
+One base class does what the three share: validation, the input projection of all time steps as
+one matrix product, the time loop (one numpy product h_{t-1} W_hhᵀ per step plus a fused numba
+kernel for the gate math, :mod:`layerkit.kernels.recurrent`), per-sample lengths, and the
+parameter gradients as one product over all time steps at the end of backpropagation through
+time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import init
+from ..kernels.recurrent import (carry_state, gru_step_backward, gru_step_forward,
+                                 gru_step_output, lstm_step_backward, lstm_step_forward,
+                                 lstm_step_output, rnn_step_backward)
+from ..layer import Layer
+from ..validation import check_array, float_dtype, number_in, one_of, positive_int
+
+_DOC = r"""{title}
+
+    Input x of shape (N, T, D) (batch first), hidden state h of size H. At every step t,
+
+{equations}
+
+    with σ the logistic sigmoid and ⊙ the elementwise product. The same weights are used at every
+    step.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        D and H.
+{extra_params}    return_sequences : bool, default True
+        Return every step's h_t, shape (N, T, H); otherwise only the last one, (N, H) (each
+        sequence's own last step when ``lengths`` is given).
+    bias : bool, default True
+        Learn the biases ``bias_ih`` and ``bias_hh`` (both kept, as in PyTorch: only their sum
+        matters except for the GRU's n gate).
+    dtype : float32 (default) or float64
+        dtype of the parameters.
+    seed : int or numpy Generator, optional
+        Seed of the initializer.
+
+    Attributes
+    ----------
+    params : ``weight_ih`` ({G}·H, D), ``weight_hh`` ({G}·H, H), ``bias_ih``, ``bias_hh`` ({G}·H,),
+        gate blocks of H rows in the order {gates} (PyTorch's layout: ``state_dict`` tensors
+        ``weight_ih_l0`` ... copy over unchanged).
+    dh0{dc0_attr} : ndarray (N, H)
+        After ``backward``: ∂L/∂h0{dc0_text} (zeros when the initial state was None).
+
+    Initialisation: ``weight_ih`` ~ U(−1/√H, 1/√H) (PyTorch's default); each H×H gate block of
+    ``weight_hh`` orthogonal (keeps the recurrent map norm-preserving at the start, which helps
+    long sequences); biases zero{forget_init}.
+
+    Shape
+    -----
+    {signature}
+
+    - x : (N, T, D), float32 or float64; the output dtype follows x.
+    - h0{c0_shape} : (N, H), optional (zeros by default).
+    - lengths : (N,) integers in [1, T], optional. Steps t ≥ lengths[n] are padding: they do not
+      change sample n's state, their output is 0 and they receive no gradient; the final state
+      is the state at each sequence's own last step.
+    - y : (N, T, H) if ``return_sequences`` else (N, H); h_T{c_T} : (N, H).
+
+    ``backward({bwd_args}) -> dx`` (N, T, D); the final-state gradient(s) may be None (zero).
+
+    Truncated backpropagation through time: feed a long sequence in chunks and pass the previous
+    chunk's returned h_T{c_T_tbptt} as ``h0``{c0_tbptt}. They are plain arrays, so the state carries over
+    but no gradient flows across the chunk boundary (``dh0`` is simply not used).
+
+    Notes
+    -----
+    Backpropagation through time, with δ_t the gradient with respect to the pre-activations of
+    step t (stacked over t and n into δ_all, rows matching X_all (T·N, D) and H_prev_all (T·N, H),
+    the states h_0 … h_{{T−1}}):
+
+{bptt}
+
+    Parameter gradients are sums over time, computed once at the end: ∂L/∂W_ih = δ_allᵀ X_all,
+    ∂L/∂W_hh = δ^h_allᵀ H_prev_all, ∂L/∂b_ih = Σ_t,n δ_t, ∂L/∂b_hh = Σ_t,n δ^h_t (δ^h = δ except
+    for the GRU's n gate, see above); ∂L/∂x_t = δ_t W_ih. Padded steps have δ_t = 0 and pass
+    ∂L/∂h_t (and ∂L/∂c_t) unchanged to step t − 1.
+
+    Implementation: X W_ihᵀ for all steps is one BLAS product; the loop over t does one numpy
+    product h_{{t−1}} W_hhᵀ, one ``np.tanh`` over the gate block (sigmoid gates as
+    σ(a) = (1 + tanh(a/2)) / 2, with their weight rows halved) and fused numba kernels for the
+    rest of the gate math. The cache (overwritten by each
+    forward) holds stacked (T, N, ·) arrays: activated gates and states.
+    """
+
+_RNN_EQ = r"""        h_t = f(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),        f = tanh or ReLU."""
+
+_LSTM_EQ = r"""        i_t = σ(W_ii x_t + b_ii + W_hi h_{t−1} + b_hi)          (input gate)
+        f_t = σ(W_if x_t + b_if + W_hf h_{t−1} + b_hf)          (forget gate)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t−1} + b_hg)       (cell candidate)
+        o_t = σ(W_io x_t + b_io + W_ho h_{t−1} + b_ho)          (output gate)
+        c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t
+        h_t = o_t ⊙ tanh(c_t)"""
+
+_GRU_EQ = r"""        r_t = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)          (reset gate)
+        z_t = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)          (update gate)
+        n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))
+        h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}"""
+
+_RNN_BPTT = r"""    - ∂L/∂h_t = dy_t + ∂L/∂h_t (from step t + 1), ∂L/∂h_T also gets dh_T.
+    - δ_t = ∂L/∂h_t ⊙ f'(a_t): 1 − h_t² for tanh, [h_t > 0] for ReLU.
+    - ∂L/∂h_{t−1} (through the recurrence) = δ_t W_hh; ∂L/∂h0 is that at t = 1."""
+
+_LSTM_BPTT = r"""    - With ∂h_t = dy_t + δ_{t+1} W_hh (+ dh_T at t = T) and ∂c_t the carried cell gradient
+      (dc_T at t = T):  ∂c_t ← ∂c_t + ∂h_t ⊙ o_t ⊙ (1 − tanh² c_t).
+    - δo = ∂h_t ⊙ tanh c_t ⊙ o(1 − o),  δi = ∂c_t ⊙ g ⊙ i(1 − i),
+      δf = ∂c_t ⊙ c_{t−1} ⊙ f(1 − f),    δg = ∂c_t ⊙ i ⊙ (1 − g²);  δ_t = [δi, δf, δg, δo].
+    - ∂L/∂c_{t−1} = ∂c_t ⊙ f_t,  ∂L/∂h_{t−1} = δ_t W_hh; ∂L/∂h0, ∂L/∂c0 at t = 1."""
+
+_GRU_BPTT = r"""    - With ∂h_t = dy_t + ∂L/∂h_t from step t + 1 (+ dh_T at t = T):
+      δn = ∂h_t ⊙ (1 − z) ⊙ (1 − n²),  δz = ∂h_t ⊙ (h_{t−1} − n) ⊙ z(1 − z),
+      δr = δn ⊙ (W_hn h_{t−1} + b_hn) ⊙ r(1 − r).
+    - Input side δ_t = [δr, δz, δn]; recurrent side δ^h_t = [δr, δz, r ⊙ δn] (the reset gate
+      multiplies the recurrent n term only).
+    - ∂L/∂h_{t−1} = δ^h_t W_hh + z_t ⊙ ∂h_t; ∂L/∂h0 at t = 1."""
+
+
+def _doc(title, equations, bptt, G, gates, *, lstm=False, extra_params=""):
+    return _DOC.format(
+        title=title, equations=equations, bptt=bptt, G=G, gates=gates, extra_params=extra_params,
+        dc0_attr=", dc0" if lstm else "", dc0_text=" and ∂L/∂c0" if lstm else "",
+        forget_init=(" except the forget-gate block of ``bias_ih``, set to ``forget_bias`` "
+                     "(``bias_hh``'s stays 0)") if lstm else "",
+        signature=("``forward(x, h0=None, c0=None, lengths=None) -> (y, h_T, c_T)``" if lstm
+                   else "``forward(x, h0=None, lengths=None) -> (y, h_T)``"),
+        c0_shape=", c0" if lstm else "", c_T=", c_T" if lstm else "",
+        c_T_tbptt=" (and c_T)" if lstm else "", c0_tbptt=" (and ``c0``)" if lstm else "",
+        bwd_args="dy, dh_T=None, dc_T=None" if lstm else "dy, dh_T=None")
+
+
+def _half_rows(dt, hidden, blocks, n_gates):
+    """(G·H,) scale: 0.5 on the gate blocks computed as σ(a) = (1 + tanh(a/2)) / 2, else 1."""
+    s = np.ones(n_gates * hidden, dtype=dt)
+    for b in blocks:
+        s[b * hidden:(b + 1) * hidden] = 0.5
+    return s
+
+
+class _Recurrent(Layer):
+    """Shared machinery of RNN, LSTM and GRU; subclasses set ``n_gates`` and the step loops."""
+
+    n_gates = 1
+    has_cell = False
+
+    def __init__(self, input_size: int, hidden_size: int, *, return_sequences: bool = True,
+                 bias: bool = True, dtype=np.float32, seed=None):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = positive_int(name, "input_size", input_size)
+        self.hidden_size = positive_int(name, "hidden_size", hidden_size)
+        self.return_sequences = bool(return_sequences)
+        self.bias = bool(bias)
+        dt = float_dtype(dtype, repr(self))
+        rng = np.random.default_rng(seed)
+        H, G = self.hidden_size, self.n_gates
+        k = 1.0 / math.sqrt(H)
+        self.add_param("weight_ih", rng.uniform(-k, k, (G * H, self.input_size)).astype(dt))
+        w_hh = np.concatenate([init.orthogonal((H, H), rng=rng, dtype=dt) for _ in range(G)])
+        self.add_param("weight_hh", np.ascontiguousarray(w_hh))
+        if self.bias:
+            self.add_param("bias_ih", init.zeros((G * H,), dtype=dt))
+            self.add_param("bias_hh", init.zeros((G * H,), dtype=dt))
+        self.dh0 = None
+        self.dc0 = None
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        parts += self._extra_parts()
+        if not self.return_sequences:
+            parts.append("return_sequences=False")
+        if not self.bias:
+            parts.append("bias=False")
+        return ", ".join(parts)
+
+    def _extra_parts(self) -> list:
+        return []
+
+    # -- validation -------------------------------------------------------------------------
+    def _check_inputs(self, x, states: dict, lengths):
+        who = repr(self)
+        check_array(who, x, ("N", "T", self.input_size))
+        n, steps = x.shape[:2]
+        if steps < 1:
+            raise ValueError(f"{who}: expected x of shape (N, T, {self.input_size}) with T ≥ 1, "
+                             f"got {x.shape}")
+        out = {}
+        for name, s in states.items():
+            if s is None:
+                out[name] = np.zeros((n, self.hidden_size), dtype=x.dtype)
+            else:
+                check_array(who, s, (n, self.hidden_size), name=name)
+                out[name] = s
+        if lengths is None:
+            lens = np.full(n, steps, dtype=np.int64)
+        else:
+            check_array(who, lengths, (n,), name="lengths", kind="int")
+            if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+                raise ValueError(f"{who}: lengths must lie in [1, T] = [1, {steps}], got values "
+                                 f"in [{lengths.min()}, {lengths.max()}]")
+            lens = np.ascontiguousarray(lengths, dtype=np.int64)
+        return out, lens
+
+    def _weights(self, dt):
+        """W_ihᵀ, W_hhᵀ (contiguous, dtype dt) and the biases (zeros when bias=False)."""
+        p = self.params
+        w_ih = p["weight_ih"].astype(dt, copy=False)
+        w_hh = p["weight_hh"].astype(dt, copy=False)
+        if self.bias:
+            b_ih, b_hh = p["bias_ih"].astype(dt, copy=False), p["bias_hh"].astype(dt, copy=False)
+        else:
+            b_ih = b_hh = np.zeros(self.n_gates * self.hidden_size, dtype=dt)
+        return w_ih, w_hh, b_ih, b_hh
+
+    def _project(self, x, w_ih, bias):
+        """Time-major X_all (T, N, D) and X_all W_ihᵀ + bias (T, N, G·H): one BLAS product."""
+        xt = np.ascontiguousarray(x.transpose(1, 0, 2))
+        steps, n, d = xt.shape
+        gates = xt.reshape(steps * n, d) @ w_ih.T
+        gates += bias
+        return xt, gates.reshape(steps, n, -1)
+
+    def _output(self, hs, lens):
+        """y from the stacked states hs (T + 1, N, H): every step (padding zeroed) or the last."""
+        if not self.return_sequences:
+            return hs[-1].copy()
+        y = hs[1:].transpose(1, 0, 2).copy()        # a copy even when N = 1 (no view of hs)
+        steps = y.shape[1]
+        if np.any(lens < steps):
+            y[np.arange(steps)[None, :] >= lens[:, None]] = 0
+        return y
+
+    def _check_backward(self, dy, finals: dict, n, steps, dt):
+        out_shape = (n, steps, self.hidden_size) if self.return_sequences else (n, self.hidden_size)
+        self.check_dy(dy, out_shape)
+        out = {}
+        for name, g in finals.items():
+            if g is None:
+                out[name] = np.zeros((n, self.hidden_size), dtype=dt)
+            else:
+                check_array(repr(self), g, (n, self.hidden_size), name=name)
+                out[name] = np.array(g, dtype=dt)          # a copy: the loop updates it in place
+        if self.return_sequences:
+            dy_t = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dt)
+        else:
+            out["dh_T"] += dy          # y is h_T itself (the state at each own last step)
+            dy_t = np.zeros((1, 1, 1), dtype=dt)
+        return out, dy_t
+
+    def _param_grads(self, xt, hs, delta_x, delta_h, w_ih):
+        """Sums over time as single products; returns ∂L/∂x (N, T, D)."""
+        steps, n, d = xt.shape
+        gh = delta_x.shape[-1]
+        dx2 = delta_x.reshape(steps * n, gh)
+        dh2 = delta_h.reshape(steps * n, gh)
+        self.grads["weight_ih"] += dx2.T @ xt.reshape(steps * n, d)
+        self.grads["weight_hh"] += dh2.T @ hs[:-1].reshape(steps * n, self.hidden_size)
+        if self.bias:
+            self.grads["bias_ih"] += dx2.sum(axis=0)
+            self.grads["bias_hh"] += dh2.sum(axis=0)
+        dx = (dx2 @ w_ih).reshape(steps, n, d)
+        return np.ascontiguousarray(dx.transpose(1, 0, 2))
+
+
+class RNN(_Recurrent):
+    __doc__ = _doc("Elman recurrent layer (tanh or ReLU).", _RNN_EQ, _RNN_BPTT, 1, "(one block)",
+                   extra_params="""    nonlinearity : {"tanh", "relu"}, default "tanh"
+        f.
+""")
+    n_gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh",
+                 return_sequences: bool = True, bias: bool = True, dtype=np.float32, seed=None):
+        self.nonlinearity = one_of("RNN", "nonlinearity", nonlinearity, ("tanh", "relu"))
+        super().__init__(input_size, hidden_size, return_sequences=return_sequences, bias=bias,
+                         dtype=dtype, seed=seed)
+
+    def _extra_parts(self) -> list:
+        return [] if self.nonlinearity == "tanh" else [f"nonlinearity={self.nonlinearity!r}"]
+
+    def forward(self, x: np.ndarray, h0=None, lengths=None):
+        states, lens = self._check_inputs(x, {"h0": h0}, lengths)
+        dt = x.dtype
+        w_ih, w_hh, b_ih, b_hh = self._weights(dt)
+        xt, pre = self._project(x, w_ih, b_ih + b_hh)
+        steps, n, _ = pre.shape
+        hs = np.empty((steps + 1, n, self.hidden_size), dtype=dt)
+        hs[0] = states["h0"]
+        w_hh_t = w_hh.T
+        relu = self.nonlinearity == "relu"
+        padded = bool(np.any(lens < steps))
+        for t in range(steps):
+            h = np.matmul(hs[t], w_hh_t, out=hs[t + 1])
+            h += pre[t]
+            if relu:
+                np.maximum(h, 0, out=h)
+            else:
+                np.tanh(h, out=h)
+            if padded:
+                carry_state(hs[t], h, t, lens)
+        self._cache = (xt, hs, lens)
+        return self._output(hs, lens), hs[-1].copy()
+
+    def backward(self, dy: np.ndarray, dh_T=None) -> np.ndarray:
+        xt, hs, lens = self.saved()
+        steps, n, _ = xt.shape
+        dt = xt.dtype
+        finals, dy_t = self._check_backward(dy, {"dh_T": dh_T}, n, steps, dt)
+        w_ih, w_hh, _, _ = self._weights(dt)
+        dh = finals["dh_T"]
+        delta = np.empty((steps, n, self.hidden_size), dtype=dt)
+        relu = self.nonlinearity == "relu"
+        for t in range(steps - 1, -1, -1):
+            rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, self.return_sequences)
+            dh += delta[t] @ w_hh
+        self.dh0 = dh
+        return self._param_grads(xt, hs, delta, delta, w_ih)
+
+
+class LSTM(_Recurrent):
+    __doc__ = _doc("Long short-term memory layer.", _LSTM_EQ, _LSTM_BPTT, 4, "i, f, g, o",
+                   lstm=True, extra_params="""    forget_bias : float, default 1.0
+        Initial value of the forget-gate block of ``bias_ih`` (a forget gate that starts open
+        lets gradients flow through c early in training). Needs ``bias=True`` unless 0.
+""")
+    n_gates = 4
+    has_cell = True
+
+    def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
+                 return_sequences: bool = True, bias: bool = True, dtype=np.float32, seed=None):
+        self.forget_bias = number_in("LSTM", "forget_bias", forget_bias, -math.inf, math.inf)
+        super().__init__(input_size, hidden_size, return_sequences=return_sequences, bias=bias,
+                         dtype=dtype, seed=seed)
+        if self.bias:
+            H = self.hidden_size
+            self.params["bias_ih"][H:2 * H] = self.forget_bias
+
+    def _extra_parts(self) -> list:
+        return [] if self.forget_bias == 1.0 else [f"forget_bias={self.forget_bias:g}"]
+
+    def forward(self, x: np.ndarray, h0=None, c0=None, lengths=None):
+        states, lens = self._check_inputs(x, {"h0": h0, "c0": c0}, lengths)
+        dt = x.dtype
+        w_ih, w_hh, b_ih, b_hh = self._weights(dt)
+        H = self.hidden_size
+        half = _half_rows(dt, H, (0, 1, 3), 4)           # σ(a) = (1 + tanh(a/2)) / 2 for i, f, o
+        xt, gates = self._project(x, w_ih * half[:, None], (b_ih + b_hh) * half)
+        steps, n, _ = gates.shape
+        hs = np.empty((steps + 1, n, H), dtype=dt)
+        cs = np.empty((steps + 1, n, H), dtype=dt)
+        tcs = np.empty((steps, n, H), dtype=dt)
+        hs[0], cs[0] = states["h0"], states["c0"]
+        hh = np.empty((n, 4 * H), dtype=dt)
+        w_hh_t = (w_hh * half[:, None]).T
+        for t in range(steps):
+            a = gates[t]
+            a += np.matmul(hs[t], w_hh_t, out=hh)
+            np.tanh(a, out=a)
+            lstm_step_forward(a, cs[t], cs[t + 1], t, lens)
+            np.tanh(cs[t + 1], out=tcs[t])
+            lstm_step_output(a, tcs[t], hs[t], hs[t + 1], t, lens)
+        self._cache = (xt, hs, cs, tcs, gates, lens)
+        return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
+
+    def backward(self, dy: np.ndarray, dh_T=None, dc_T=None) -> np.ndarray:
+        xt, hs, cs, tcs, gates, lens = self.saved()
+        steps, n, _ = xt.shape
+        dt = xt.dtype
+        finals, dy_t = self._check_backward(dy, {"dh_T": dh_T, "dc_T": dc_T}, n, steps, dt)
+        w_ih, w_hh, _, _ = self._weights(dt)
+        dh, dc = finals["dh_T"], finals["dc_T"]
+        delta = np.empty_like(gates)
+        for t in range(steps - 1, -1, -1):
+            lstm_step_backward(dh, dc, dy_t, gates[t], cs[t], tcs[t], delta[t], t, lens,
+                               self.return_sequences)
+            dh += delta[t] @ w_hh
+        self.dh0, self.dc0 = dh, dc
+        return self._param_grads(xt, hs, delta, delta, w_ih)
+
+
+class GRU(_Recurrent):
+    __doc__ = _doc("Gated recurrent unit layer (PyTorch's formulation).", _GRU_EQ, _GRU_BPTT, 3,
+                   "r, z, n")
+    n_gates = 3
+
+    def forward(self, x: np.ndarray, h0=None, lengths=None):
+        states, lens = self._check_inputs(x, {"h0": h0}, lengths)
+        dt = x.dtype
+        H = self.hidden_size
+        w_ih, w_hh, b_ih, b_hh = self._weights(dt)
+        folded = b_ih.copy()
+        folded[:2 * H] += b_hh[:2 * H]          # b_hr, b_hz add directly; b_hn stays inside r ⊙ (.)
+        half = _half_rows(dt, H, (0, 1), 3)     # σ(a) = (1 + tanh(a/2)) / 2 for r, z
+        xt, gates = self._project(x, w_ih * half[:, None], folded * half)
+        b_hn = np.ascontiguousarray(b_hh[2 * H:])
+        steps, n, _ = gates.shape
+        hs = np.empty((steps + 1, n, H), dtype=dt)
+        hns = np.empty((steps, n, H), dtype=dt)
+        hs[0] = states["h0"]
+        hh = np.empty((n, 3 * H), dtype=dt)
+        w_hh_t = (w_hh * half[:, None]).T
+        for t in range(steps):
+            a = gates[t]
+            np.matmul(hs[t], w_hh_t, out=hh)
+            rz = a[:, :2 * H]
+            rz += hh[:, :2 * H]
+            np.tanh(rz, out=rz)
+            gru_step_forward(a, hh, b_hn, hns[t], t, lens)
+            np.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
+            gru_step_output(a, hs[t], hs[t + 1], t, lens)
+        self._cache = (xt, hs, hns, gates, lens)
+        return self._output(hs, lens), hs[-1].copy()
+
+    def backward(self, dy: np.ndarray, dh_T=None) -> np.ndarray:
+        xt, hs, hns, gates, lens = self.saved()
+        steps, n, _ = xt.shape
+        dt = xt.dtype
+        finals, dy_t = self._check_backward(dy, {"dh_T": dh_T}, n, steps, dt)
+        w_ih, w_hh, _, _ = self._weights(dt)
+        dh = finals["dh_T"]
+        delta_x = np.empty_like(gates)
+        delta_h = np.empty_like(gates)
+        for t in range(steps - 1, -1, -1):
+            gru_step_backward(dh, dy_t, gates[t], hns[t], hs[t], delta_x[t], delta_h[t], t, lens,
+                              self.return_sequences)
+            dh += delta_h[t] @ w_hh
+        self.dh0 = dh
+        return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
