@@ -7,7 +7,7 @@ from .embedding import Embedding
 from .linear import Flatten, Linear
 from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, ChannelMaxPool, GlobalAvgPool, MaxPool1D,
                       MaxPool2D, MaxPool3D, MaxUnpool2D)
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import GRU, LSTM, RNN, Bidirectional
 from .regularization import BatchNorm1D, BatchNorm2D, Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 
@@ -16,4 +16,4 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
            "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
-           "Embedding", "RNN", "LSTM", "GRU"]
+           "Embedding", "RNN", "LSTM", "GRU", "Bidirectional"]

@@ -168,7 +168,8 @@ class Identity(Layer):
 
 
 class _Branches(Layer):
-    """Shared plumbing of containers whose children all see the same input (Residual, Concat).
+    """Shared plumbing of containers with a fixed set of named children (Residual, Concat,
+    Bidirectional).
 
     Subclasses list their children in ``_named_children()``; parameters are exposed under
     ``"<label>.<name>"``, built on each access from references to the children's arrays.

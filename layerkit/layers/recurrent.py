@@ -9,6 +9,7 @@ time.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from ..kernels.recurrent import (carry_state, gru_step_backward, gru_step_forwar
                                  gru_step_output, lstm_step_backward, lstm_step_forward,
                                  lstm_step_output, rnn_step_backward)
 from ..layer import Layer
+from .containers import _Branches
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
 _DOC = r"""{title}
@@ -435,3 +437,89 @@ class GRU(_Recurrent):
             dh += delta_h[t] @ w_hh
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
+
+
+def _reversal_index(lens: np.ndarray, steps: int) -> np.ndarray:
+    """idx[n, t] = len_n − 1 − t for t < len_n, else t: reverses each sequence within its own
+    length and leaves the padding where it is. The permutation is its own inverse."""
+    t = np.arange(steps)[None, :]
+    return np.where(t < lens[:, None], lens[:, None] - 1 - t, t)
+
+
+class Bidirectional(_Branches):
+    r"""Run a recurrent layer left to right and a second one right to left; join their outputs.
+
+        y_t = [ →h_t ; ←h_t ],   →h = forward_layer(x),   ←h = backward_layer(reverse(x))
+
+    where reverse flips each sequence within its own length (padding stays at the end), and ←h
+    is flipped back so that y_t sees the whole sequence: the past through →h_t, the future
+    through ←h_t. With ``return_sequences=False`` the two final states are joined:
+    [→h at each sequence's last step ; ←h after reading the sequence back to its first step].
+
+    Parameters
+    ----------
+    layer : RNN, LSTM or GRU
+        The left-to-right layer.
+    backward_layer : same kind, optional
+        The right-to-left layer. Default: a copy of ``layer`` — the same initial weights, which
+        then train independently (the two directions see different inputs, so they diverge).
+
+    Attributes
+    ----------
+    params : ``forward_layer.<name>`` and ``backward_layer.<name>`` for every parameter of each.
+
+    Shape
+    -----
+    x : (N, T, D); y : (N, T, 2H), or (N, 2H) without ``return_sequences``. Both directions
+    start from zero states. ``forward(x, lengths=None)`` returns y only.
+
+    Notes
+    -----
+    δ splits into its two halves; each layer backpropagates its half through time (the backward
+    half flipped like its input), and ∂L/∂x = ∂L/∂x from →h + reverse(∂L/∂x_reversed from ←h).
+    """
+
+    def __init__(self, layer, backward_layer=None):
+        # No Layer.__init__: params and grads are views of the two children.
+        self.training, self._cache = True, None
+        if not isinstance(layer, _Recurrent):
+            raise TypeError(f"Bidirectional: expected an RNN, LSTM or GRU, got {layer!r}")
+        if backward_layer is None:
+            backward_layer = copy.deepcopy(layer)
+        if (type(backward_layer) is not type(layer)
+                or backward_layer.input_size != layer.input_size
+                or backward_layer.hidden_size != layer.hidden_size
+                or backward_layer.return_sequences != layer.return_sequences):
+            raise ValueError(f"Bidirectional: backward_layer {backward_layer!r} must be of the same "
+                             f"kind, sizes and return_sequences as {layer!r}")
+        self.forward_layer, self.backward_layer = layer, backward_layer
+
+    def _named_children(self) -> list:
+        return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
+
+    def __repr__(self) -> str:
+        return f"Bidirectional({self.forward_layer!r})"
+
+    def forward(self, x: np.ndarray, lengths=None) -> np.ndarray:
+        check_array(repr(self), x, ("N", "T", self.forward_layer.input_size))
+        n, steps = x.shape[:2]
+        lens = np.full(n, steps) if lengths is None else np.asarray(lengths)
+        idx = _reversal_index(lens, steps) if lengths is not None or steps > 1 else None
+        x_rev = np.take_along_axis(x, idx[:, :, None], axis=1) if idx is not None else x
+        y_f = self.forward_layer.forward(x, lengths=lengths)[0]
+        y_b = self.backward_layer.forward(x_rev, lengths=lengths)[0]
+        if self.forward_layer.return_sequences and idx is not None:
+            y_b = np.take_along_axis(y_b, idx[:, :, None], axis=1)
+        self._cache = (idx, y_f.shape[-1])
+        return np.concatenate([y_f, y_b], axis=-1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        idx, h = self.saved()
+        dy_f, dy_b = dy[..., :h], dy[..., h:]
+        if self.forward_layer.return_sequences and idx is not None:
+            dy_b = np.take_along_axis(dy_b, idx[:, :, None], axis=1)
+        dx = self.forward_layer.backward(np.ascontiguousarray(dy_f))
+        dx_rev = self.backward_layer.backward(np.ascontiguousarray(dy_b))
+        if idx is not None:
+            dx_rev = np.take_along_axis(dx_rev, idx[:, :, None], axis=1)
+        return dx + dx_rev
