@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import layerkit as lk
 from helpers import assert_gradcheck, off_zero, torch_or_skip
 from layerkit.layers.activations import Tanh
 from layerkit.layers.linear import Linear
@@ -439,3 +440,29 @@ def test_gradcheck_reports_missing_state_gradient():
     report = gradcheck(layer, np.ones((1, 2, 2)), forward_kwargs={"h0": np.ones((1, 3))})
     assert not report.passed
     assert any("layer.dh0" in p for p in report.problems)
+
+
+def test_stacked_recurrent_layers_in_sequential():
+    rng = np.random.default_rng(7)
+    net = lk.Sequential(
+        lk.Embedding(6, 3, dtype=np.float64, seed=0),
+        lk.LSTM(3, 5, dtype=np.float64, seed=1),
+        lk.GRU(5, 4, return_sequences=False, dtype=np.float64, seed=2),
+        lk.Linear(4, 2, dtype=np.float64, seed=3),
+    )
+    ids = rng.integers(0, 6, size=(2, 4))
+    y = net(ids)
+    assert y.shape == (2, 2)
+    h = net[1](net[0](ids))[0]
+    np.testing.assert_allclose(y, net[3](net[2](h)[0]), rtol=1e-12)
+    assert_gradcheck(net, ids)
+    assert {"1.weight_hh", "2.bias_ih", "0.weight"} <= set(net.params)
+
+
+def test_summary_of_a_recurrent_stack(capsys):
+    net = lk.Sequential(lk.Embedding(65, 16), lk.LSTM(16, 32), lk.Linear(32, 65))
+    net.summary((2, 10), dtype=np.int64)
+    out = capsys.readouterr().out
+    assert "(2, 10, 32)" in out and "(2, 10, 65)" in out
+    # 65·16 + 4·32·(16 + 32) + 2·4·32 + 32·65 + 65
+    assert f"total params: {65 * 16 + 4 * 32 * 48 + 256 + 32 * 65 + 65:,}" in out

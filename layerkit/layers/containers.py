@@ -33,6 +33,10 @@ class Sequential(Layer):
     -----
     Backward is the chain rule applied in reverse order: δ_{k−1} = f_k.backward(δ_k), each child
     accumulating its own parameter gradients on the way.
+
+    A child whose forward returns a tuple (RNN, LSTM, GRU return ``(y, h_T[, c_T])``) passes only
+    y to the next layer; its final states start no gradient (``backward(δ)`` with dh_T = None),
+    so stacks such as ``Sequential(Embedding(...), LSTM(...), LSTM(...), Linear(...))`` work.
     """
 
     def __init__(self, *layers):
@@ -79,6 +83,8 @@ class Sequential(Layer):
     def forward(self, x):
         for layer in self.layers:
             x = layer.forward(x)
+            if isinstance(x, tuple):      # a recurrent layer's (y, final states): pass y on
+                x = x[0]
         self._cache = True
         return x
 
@@ -124,6 +130,7 @@ class Sequential(Layer):
             x = np.zeros(tuple(input_shape), dtype=dtype)
             for i, layer in enumerate(self.layers):
                 x = layer.forward(x)
+                x = x[0] if isinstance(x, tuple) else x
                 n = int(sum(p.size for p in layer.params.values()))
                 name = repr(layer)
                 name = type(layer).__name__ if "\n" in name else name    # containers: one word
