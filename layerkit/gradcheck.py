@@ -13,9 +13,13 @@ in float64 with h = 1e-4 by default: truncation error O(h⁴), rounding error �
 Differences are taken output by output before the dot product with δ, so unchanged outputs
 cancel exactly.
 
-Per element, relative error |a − n| / max(|a|, |n|, tiny) with tiny = 1e-4 · S, S the largest
-|a| or |n| of that tensor: an element whose gradient is below 1e-4 of the tensor's scale is held
-to an absolute error of 1e-4·S·tol instead of a relative one it cannot meet in floating point.
+Per element, relative error |a − n| / max(|a|, |n|, tiny) with tiny = max(1e-4 · S, r / 1e-8),
+S the largest |a| or |n| of that tensor and r the rounding noise of that numeric estimate
+(8 ulps of every output value the step changed, times |δ|, over h): an element whose gradient
+is below 1e-4 of the tensor's scale is held to an absolute error of 1e-4·S·tol, and a
+difference within the rounding noise counts as an error of at most 1e-8: nothing is asked to
+agree more closely than floating point can tell (a tiny gradient reached through a saturated
+tanh, next to outputs of size 1).
 
 Initial states and other float arrays passed as keyword arguments of ``forward`` (``h0``, ``c0``
 of a recurrent layer) are checked too: their analytic gradient is read from the attribute
@@ -42,6 +46,8 @@ DEFAULT_TOL = 1e-7
 _FLOOR = 1e-4       # tiny = _FLOOR · S
 _KINK = 1e-2        # relative disagreement of slopes that marks a kink
 _VACUOUS = 1e-10    # S below this: nothing to check
+_NOISE = 8 * np.finfo(np.float64).eps   # rounding of one output value, with margin
+_NOISE_REL = 1e-8   # a difference within the rounding noise counts as at most this error
 
 
 @dataclass
@@ -302,8 +308,11 @@ def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n
             ys[t] = run()
         arr[...] = original
         dot = lambda a, b: sum(float(np.sum((ya - yb) * d)) for ya, yb, d in zip(a, b, dys))
+        # rounding noise of the estimate: a few ulps of every output the step changed, × |δ|, / h
+        noise = sum(float(np.sum(np.abs(y * d)[ya != yb]))
+                    for y, ya, yb, d in zip(y0, ys[2 * h], ys[-2 * h], dys))
         return (dot(ys[h], ys[-h]) / (2 * h), dot(ys[2 * h], ys[-2 * h]) / (4 * h),
-                dot(ys[h], y0) / h, dot(y0, ys[-h]) / h)
+                dot(ys[h], y0) / h, dot(y0, ys[-h]) / h, _NOISE * noise / h)
 
     size = arr.size
     if size <= max_coords:
@@ -328,13 +337,13 @@ def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n
         estimates.append(slopes(v))
 
     a = np.array(a_vals)
-    est = np.array(estimates).reshape(-1, 4)
-    d1, d2, fwd, bwd = est.T
+    est = np.array(estimates).reshape(-1, 5)
+    d1, d2, fwd, bwd, noise = est.T
     n = (4 * d1 - d2) / 3
     scale = float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0)))
     kink = ((np.abs(fwd - bwd) > _KINK * np.maximum(np.maximum(np.abs(fwd), np.abs(bwd)), scale))
             | (np.abs(d1 - d2) > _KINK * np.maximum(np.maximum(np.abs(d1), np.abs(d2)), scale)))
-    tiny = max(_FLOOR * scale, 1e-300)
+    tiny = np.maximum(max(_FLOOR * scale, 1e-300), noise / _NOISE_REL)
     rel = np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
     rel[kink] = np.nan
     n_kinks = int(kink.sum())

@@ -180,3 +180,30 @@ def test_report_formats():
     d = report.to_dict()
     assert d["passed"] is False and d["tensors"][0]["name"] == "x" and d["tensors"][0]["status"] == "fail"
     assert '"layer": "_BrokenLinear(4, 4)"' in report.to_json()
+
+
+class _Saturated:
+    """y = tanh(8x) at x = 1.2: output ≈ 1, gradient ≈ 1.5e-7 (a saturated unit)."""
+
+    params, grads = {}, {}
+
+    def __init__(self, factor=1.0):
+        self.factor = factor
+
+    def forward(self, x):
+        self.x = x
+        return np.tanh(8 * x)
+
+    def backward(self, dy):
+        return self.factor * dy * 8 / np.cosh(8 * self.x) ** 2
+
+
+def test_tiny_gradient_next_to_large_output_is_judged_within_rounding_noise():
+    x = np.array([1.2])
+    report = gradcheck(_Saturated(), x)
+    t = report.tensors[0]
+    assert report.passed and 1e-9 < abs(t.analytic) < 2e-7
+    assert abs(t.analytic - t.numeric) / abs(t.analytic) > 1e-7   # plain relative error can't pass
+    # ... but a real mistake of that size is still far outside the noise
+    wrong = gradcheck(_Saturated(factor=2.0), x).tensors[0]
+    assert wrong.status == "fail" and wrong.max_rel_error > 100 * report.tol
