@@ -22,7 +22,60 @@ def _indented(label: str, layer) -> str:
     return f"  ({label}): " + repr(layer).replace("\n", "\n  ")
 
 
-class Sequential(Layer):
+class _Container(Layer):
+    """Shared plumbing of containers (Sequential, Residual, Concat, Bidirectional).
+
+    Subclasses list their children in ``_named_children()``; parameters are exposed under
+    ``"<label>.<name>"``, built on each access from references to the children's arrays.
+    """
+
+    def _named_children(self) -> list:
+        raise NotImplementedError
+
+    def _collect(self, attr: str) -> dict[str, np.ndarray]:
+        return {f"{label}.{k}": v for label, child in self._named_children()
+                for k, v in getattr(child, attr).items()}
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self._collect("params")
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return self._collect("grads")
+
+    def zero_grad(self) -> None:
+        for _, child in self._named_children():
+            if hasattr(child, "zero_grad"):
+                child.zero_grad()
+            else:
+                for g in child.grads.values():
+                    g[...] = 0
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        for _, child in self._named_children():
+            if hasattr(child, "train"):
+                child.train(mode)
+        return self
+
+    def astype(self, dtype):
+        for _, child in self._named_children():
+            child.astype(dtype)
+        self._cache = None
+        return self
+
+    def saved(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return self._cache
+
+    def summary(self, input_shape, *, dtype=None, file=None) -> None:
+        """:meth:`Sequential.summary` of this container as a one-layer network."""
+        Sequential(self).summary(input_shape, dtype=dtype, file=file)
+
+
+class Sequential(_Container):
     """Layers applied one after the other: y = f_L(⋯ f_2(f_1(x))).
 
     Parameters are exposed under dotted names, ``"0.weight"`` for the weight of the first layer;
@@ -49,36 +102,8 @@ class Sequential(Layer):
         self.training = True
         self._cache = None
 
-    def _collect(self, attr: str) -> dict[str, np.ndarray]:
-        out = {}
-        for i, layer in enumerate(self.layers):
-            for k, v in getattr(layer, attr).items():
-                out[f"{i}.{k}"] = v
-        return out
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return self._collect("params")
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return self._collect("grads")
-
-    def zero_grad(self) -> None:
-        for layer in self.layers:
-            layer.zero_grad()
-
-    def train(self, mode: bool = True) -> "Sequential":
-        self.training = bool(mode)
-        for layer in self.layers:
-            if hasattr(layer, "train"):
-                layer.train(mode)
-        return self
-
-    def astype(self, dtype) -> "Sequential":
-        for layer in self.layers:
-            layer.astype(dtype)
-        return self
+    def _named_children(self) -> list:
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x):
         for layer in self.layers:
@@ -174,61 +199,7 @@ class Identity(Layer):
         return dy
 
 
-class _Branches(Layer):
-    """Shared plumbing of containers with a fixed set of named children (Residual, Concat,
-    Bidirectional).
-
-    Subclasses list their children in ``_named_children()``; parameters are exposed under
-    ``"<label>.<name>"``, built on each access from references to the children's arrays.
-    """
-
-    def _named_children(self) -> list:
-        raise NotImplementedError
-
-    def _collect(self, attr: str) -> dict[str, np.ndarray]:
-        return {f"{label}.{k}": v for label, child in self._named_children()
-                for k, v in getattr(child, attr).items()}
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return self._collect("params")
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        return self._collect("grads")
-
-    def zero_grad(self) -> None:
-        for _, child in self._named_children():
-            if hasattr(child, "zero_grad"):
-                child.zero_grad()
-            else:
-                for g in child.grads.values():
-                    g[...] = 0
-
-    def train(self, mode: bool = True):
-        self.training = bool(mode)
-        for _, child in self._named_children():
-            if hasattr(child, "train"):
-                child.train(mode)
-        return self
-
-    def astype(self, dtype):
-        for _, child in self._named_children():
-            child.astype(dtype)
-        self._cache = None
-        return self
-
-    def saved(self):
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
-        return self._cache
-
-    def summary(self, input_shape, *, dtype=None, file=None) -> None:
-        """:meth:`Sequential.summary` of this container as a one-layer network."""
-        Sequential(self).summary(input_shape, dtype=dtype, file=file)
-
-
-class Residual(_Branches):
+class Residual(_Container):
     """Residual connection (ResNet): y = block(x) + shortcut(x), where the shortcut is x itself,
     or ``projection(x)`` when the block changes the shape (e.g. a 1×1 convolution or a Linear).
 
@@ -292,7 +263,7 @@ class Residual(_Branches):
         return "Residual(\n" + "\n".join(_indented(l, c) for l, c in self._named_children()) + "\n)"
 
 
-class Concat(_Branches):
+class Concat(_Container):
     """Parallel blocks joined along an axis (Inception, DenseNet):
     y = concatenate([b_1(x), ..., b_K(x)], axis).
 

@@ -19,7 +19,7 @@ from ..kernels.recurrent import (carry_state, gru_step_backward, gru_step_forwar
                                  gru_step_output, lstm_step_backward, lstm_step_forward,
                                  lstm_step_output, rnn_step_backward)
 from ..layer import Layer
-from .containers import _Branches
+from .containers import _Container
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
 _DOC = r"""{title}
@@ -446,7 +446,7 @@ def _reversal_index(lens: np.ndarray, steps: int) -> np.ndarray:
     return np.where(t < lens[:, None], lens[:, None] - 1 - t, t)
 
 
-class Bidirectional(_Branches):
+class Bidirectional(_Container):
     r"""Run a recurrent layer left to right and a second one right to left; join their outputs.
 
         y_t = [ →h_t ; ←h_t ],   →h = forward_layer(x),   ←h = backward_layer(reverse(x))
