@@ -11,13 +11,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import statistics
-import time
 
 import numpy as np
 import torch
 
 from layerkit.layers.conv import Conv2D
+from timing import median_ms  # noqa: E402
 
 THREADS = 2
 CASES = [  # name, N, C, O, H=W, K, padding
@@ -27,15 +26,6 @@ CASES = [  # name, N, C, O, H=W, K, padding
 ]
 
 
-def median_ms(fn, repeat=10, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def main():

@@ -10,27 +10,18 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from layerkit.layers.pooling import MaxPool2D  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 SHAPES = [(64, 16, 28, 28), (32, 64, 32, 32)]
 REPEAT = 10
 
 
-def median_ms(fn, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def main():
