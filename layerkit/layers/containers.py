@@ -75,7 +75,23 @@ class _Container(Layer):
         Sequential(self).summary(input_shape, dtype=dtype, file=file)
 
 
-class Sequential(_Container):
+class _LayerList(_Container):
+    """A container whose children are the list ``self.layers``, named "0", "1", ..."""
+
+    def _named_children(self) -> list:
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+
+class Sequential(_LayerList):
     """Layers applied one after the other: y = f_L(⋯ f_2(f_1(x))).
 
     Parameters are exposed under dotted names, ``"0.weight"`` for the weight of the first layer;
@@ -102,8 +118,6 @@ class Sequential(_Container):
         self.training = True
         self._cache = None
 
-    def _named_children(self) -> list:
-        return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x):
         for layer in self.layers:
@@ -119,14 +133,6 @@ class Sequential(_Container):
             dy = layer.backward(dy)
         return dy
 
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, i):
-        return self.layers[i]
-
-    def __iter__(self):
-        return iter(self.layers)
 
     def append(self, layer) -> "Sequential":
         self.layers.append(layer)
@@ -263,7 +269,7 @@ class Residual(_Container):
         return "Residual(\n" + "\n".join(_indented(l, c) for l, c in self._named_children()) + "\n)"
 
 
-class Concat(_Container):
+class Concat(_LayerList):
     """Parallel blocks joined along an axis (Inception, DenseNet):
     y = concatenate([b_1(x), ..., b_K(x)], axis).
 
@@ -303,17 +309,7 @@ class Concat(_Container):
         self.training = True
         self._cache = None
 
-    def _named_children(self) -> list:
-        return [(str(i), b) for i, b in enumerate(self.layers)]
 
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __getitem__(self, i):
-        return self.layers[i]
-
-    def __iter__(self):
-        return iter(self.layers)
 
     def forward(self, x):
         check_array("Concat", x, (...,))
