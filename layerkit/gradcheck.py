@@ -31,23 +31,49 @@ Kinks (ReLU at 0, ties in a max) are detected, not hidden: where the one-sided s
 and of S, the coordinate is reported as a kink and left out of the error; a tensor whose checked
 coordinates are all kinks has status ``kink``. A tensor whose gradients are all (numerically)
 zero has status ``vacuous``: a check that cannot fail is not a pass.
+
+Beyond the numbers, the checker says what is wrong where it can: every failing tensor gets a
+named pattern from :mod:`layerkit.diagnosis` (sign flipped, scaled by k, transposed, ...), and
+the layer as a whole is checked for a backward that is not linear in dy (it ignores dy), for a
+forward that is not deterministic or modifies its input, and for gradients of the wrong shape.
+
+float32 layers are checked with ``dtype=np.float32``: the same scheme, with a larger step and
+tolerance (defaults in ``DEFAULTS``) because float32 carries 7 digits, not 16.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from .diagnosis import diagnose
+
 DEFAULT_EPS = 1e-4
 DEFAULT_TOL = 1e-7
+# (step, tolerance) per dtype. float32: rounding of an output is ~6e-8·|y|, so the step is 1e-2
+# (truncation of the 4th-order scheme ~1e-8) and agreement to 1e-3 is what float32 can show.
+DEFAULTS = {np.dtype(np.float64): (DEFAULT_EPS, DEFAULT_TOL), np.dtype(np.float32): (1e-2, 1e-3)}
 _FLOOR = 1e-4       # tiny = _FLOOR · S
 _KINK = 1e-2        # relative disagreement of slopes that marks a kink
 _VACUOUS = 1e-10    # S below this: nothing to check
-_NOISE = 8 * np.finfo(np.float64).eps   # rounding of one output value, with margin
+_NOISE_ULPS = 8     # rounding of one output value, in ulps of its dtype, with margin
 _NOISE_REL = 1e-8   # a difference within the rounding noise counts as at most this error
+_WORST = 5          # worst elements listed per failing tensor
+
+
+class Problem(str):
+    """A contract problem found while checking: the message, plus the name of its pattern."""
+
+    def __new__(cls, pattern: str, message: str):
+        obj = super().__new__(cls, message)
+        obj.pattern = pattern
+        return obj
+
+    def to_dict(self) -> dict:
+        return {"pattern": self.pattern, "message": str(self)}
 
 
 @dataclass
@@ -64,10 +90,33 @@ class TensorCheck:
     n_coords: int
     n_directions: int
     n_kinks: int
+    pattern: str | None = None   # named diagnosis of a failure ("sign flipped", ...)
+    diagnosis: str = ""          # the same in plain words, with the numbers
+    # every checked element: {"index", "analytic", "numeric", "rel_error" (None at a kink), "kink"}
+    elements: list = field(default_factory=list, repr=False)
 
     @property
     def passed(self) -> bool:
         return self.status == "pass"
+
+    def worst_elements(self, k: int = _WORST) -> list:
+        """The ``k`` elements with the largest relative error (kinks left out)."""
+        ranked = sorted((e for e in self.elements if e["rel_error"] is not None),
+                        key=lambda e: -e["rel_error"])
+        return ranked[:k]
+
+    def to_dict(self, *, elements: bool = False) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "elements"}
+        d["shape"] = list(self.shape)
+        d["max_rel_error"] = _finite_or_none(self.max_rel_error)
+        d["worst_elements"] = self.worst_elements()
+        if elements:
+            d["elements"] = self.elements
+        return d
+
+
+def _finite_or_none(v):
+    return None if v is None or not math.isfinite(v) else v
 
 
 @dataclass
@@ -77,8 +126,9 @@ class GradcheckReport:
     layer: str
     tol: float
     eps: float
+    dtype: str = "float64"
     tensors: list = field(default_factory=list)
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)     # of Problem (str with a .pattern)
 
     @property
     def passed(self) -> bool:
@@ -89,41 +139,88 @@ class GradcheckReport:
         errs = [t.max_rel_error for t in self.tensors if not math.isnan(t.max_rel_error)]
         return max(errs) if errs else float("nan")
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["passed"] = self.passed
-        for t in d["tensors"]:
-            t["shape"] = list(t["shape"])
-        return d
+    def to_dict(self, *, elements: bool = False) -> dict:
+        """The report as plain data (the JSON schema in the README; NaN becomes None)."""
+        return {"layer": self.layer, "passed": self.passed, "dtype": self.dtype,
+                "tol": self.tol, "eps": self.eps,
+                "problems": [p.to_dict() if isinstance(p, Problem) else
+                             {"pattern": None, "message": str(p)} for p in self.problems],
+                "tensors": [t.to_dict(elements=elements) for t in self.tensors]}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    def to_json(self, *, elements: bool = False) -> str:
+        return json.dumps(self.to_dict(elements=elements), indent=2)
 
     def table(self) -> str:
         return format_table([(" ".join(self.layer.split()), "", self)])
 
+    def explain(self, *, verbose: bool = False) -> str:
+        """Plain words for everything that failed: problems, then each failing tensor's
+        diagnosis and its worst elements (every checked element with ``verbose``)."""
+        return explain([(" ".join(self.layer.split()), "", self)], verbose=verbose)
+
     def __str__(self) -> str:
-        return self.table()
+        text = self.table()
+        more = self.explain()
+        return text + ("\n\n" + more if more else "")
 
 
-def format_table(reports) -> str:
-    """A text table of (layer name, configuration, report) triples, one row per checked tensor."""
+def _status_word(t) -> str:
+    status = t.status.upper() if t.status != "pass" else "pass"
+    if t.n_kinks and t.status != "kink":
+        status += f" ({t.n_kinks} kinks skipped)"
+    if t.pattern:
+        status += f": {t.pattern}"
+    return status
+
+
+def format_table(reports, *, colour: bool = False) -> str:
+    """A text table of (layer name, configuration, report) triples, one row per checked tensor.
+    ``colour`` marks pass green and failures red with ANSI codes (for a terminal)."""
     header = ("layer", "config", "tensor", "max rel err", "worst", "analytic", "numeric", "status")
     rows = []
     for layer, config, rep in reports:
         for p in rep.problems:
-            rows.append((layer, config, "-", "-", "-", "-", "-", "FAIL: " + p))
+            rows.append((layer, config, "-", "-", "-", "-", "-",
+                         "FAIL: " + (p.pattern if isinstance(p, Problem) else p)))
         for t in rep.tensors:
-            status = t.status.upper() if t.status != "pass" else "pass"
-            if t.n_kinks and t.status != "kink":
-                status += f" ({t.n_kinks} kinks skipped)"
             rows.append((layer, config, t.name, f"{t.max_rel_error:.2e}", t.worst,
-                         f"{t.analytic:.6g}", f"{t.numeric:.6g}", status))
+                         f"{t.analytic:.6g}", f"{t.numeric:.6g}", _status_word(t)))
     if all(config == "" for _, config, _ in reports):      # a single report: no config column
         header, rows = header[:1] + header[2:], [r[:1] + r[2:] for r in rows]
     widths = [max(len(str(r[j])) for r in [header] + rows) for j in range(len(header))]
-    fmt = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+    def fmt(r):
+        line = "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+        if colour and r is not header and r[-1] != "-" * widths[-1]:
+            code = "32" if r[-1].startswith("pass") else "31"
+            line = f"\033[{code}m{line}\033[0m"
+        return line
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def explain(reports, *, verbose: bool = False) -> str:
+    """Plain-words diagnosis of every failed check in (layer, configuration, report) triples."""
+    blocks = []
+    for layer, config, rep in reports:
+        where = f"{layer} [{config}]" if config else layer
+        for p in rep.problems:
+            blocks.append(f"{where}: {p}")
+        for t in rep.tensors:
+            if t.passed and not verbose:
+                continue
+            lines = [f"{where}, gradient of {t.name} {tuple(t.shape)}: {t.status}"
+                     + (f" ({t.pattern})" if t.pattern else "")]
+            if t.diagnosis:
+                lines.append("  " + t.diagnosis)
+            shown = t.elements if verbose else t.worst_elements()
+            if shown:
+                lines.append(f"  {'element':>16}  {'analytic':>13}  {'numeric':>13}  rel error")
+                for e in shown:
+                    rel = "kink" if e["rel_error"] is None else f"{e['rel_error']:.2e}"
+                    lines.append(f"  {e['index']:>16}  {e['analytic']:>13.6g}  "
+                                 f"{e['numeric']:>13.6g}  {rel}")
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -151,23 +248,28 @@ def _generators(obj, seen=None) -> list:
     return found
 
 
+class ContractError(TypeError):
+    """The object checked does not follow the Layer contract (or has the wrong dtype)."""
+
+
+CONTRACT = ("A layer needs forward(x) -> y, backward(dy) -> dx, and dicts params and grads with "
+            "the same keys and shapes (backward accumulates into grads).")
+
+
 def check_contract(layer) -> None:
     """Raise TypeError saying what is missing if ``layer`` does not follow the Layer contract."""
     missing = [a for a in ("forward", "backward") if not callable(getattr(layer, a, None))]
     missing += [a for a in ("params", "grads") if not isinstance(getattr(layer, a, None), dict)]
     if missing:
-        raise TypeError(
-            f"{layer!r} does not follow the Layer contract: missing {', '.join(missing)}. A layer "
-            "needs forward(x) -> y, backward(dy) -> dx, and dicts params and grads with the same "
-            "keys and shapes (backward accumulates into grads)."
-        )
+        raise ContractError(f"{layer!r} does not follow the Layer contract: missing "
+                        f"{', '.join(missing)}. {CONTRACT}")
     params, grads = layer.params, layer.grads
     if set(params) != set(grads):
-        raise TypeError(f"{layer!r}: params and grads must have the same keys, got "
+        raise ContractError(f"{layer!r}: params and grads must have the same keys, got "
                         f"{sorted(params)} and {sorted(grads)}")
     for k in params:
         if np.shape(params[k]) != np.shape(grads[k]):
-            raise TypeError(f"{layer!r}: grads[{k!r}] has shape {np.shape(grads[k])}, "
+            raise ContractError(f"{layer!r}: grads[{k!r}] has shape {np.shape(grads[k])}, "
                             f"params[{k!r}] has {np.shape(params[k])}")
 
 
@@ -181,23 +283,24 @@ def _zero_grad(layer) -> None:
 
 # -- the checker --------------------------------------------------------------------------------
 
-def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
+def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = None,
               seed: int = 0, max_coords: int = 64, n_directions: int = 4,
-              forward_kwargs: dict | None = None) -> GradcheckReport:
+              forward_kwargs: dict | None = None, dtype=np.float64) -> GradcheckReport:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
     Parameters
     ----------
     layer : object with ``forward``, ``backward``, ``params`` and ``grads``
-        Built-in or a user's own class. Parameters must be float64 (build the layer with
-        ``dtype=np.float64`` or call ``layer.astype(np.float64)``).
+        Built-in or a user's own class. Parameters must have the checked ``dtype`` (build the
+        layer with ``dtype=np.float64`` or call ``layer.astype(np.float64)``).
     inputs : ndarray or tuple of ndarrays
-        Arguments of ``forward``. Floating inputs are copied to float64 and checked; integer
+        Arguments of ``forward``. Floating inputs are copied to ``dtype`` and checked; integer
         inputs (class ids, token ids) are passed as they are and not differentiated.
-    eps : float
-        Step h of the finite difference.
-    tol : float
-        A tensor passes when its largest relative error is below ``tol``.
+    eps : float, optional
+        Step h of the finite difference (default 1e-4 in float64, 1e-2 in float32).
+    tol : float, optional
+        A tensor passes when its largest relative error is below ``tol`` (default 1e-7 in
+        float64, 1e-3 in float32).
     seed : int
         Seed for the upstream gradient and the sampled coordinates.
     max_coords : int
@@ -205,32 +308,41 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
         ``n_directions`` random-direction directional derivatives.
     forward_kwargs : dict, optional
         Extra keyword arguments for ``forward``. Floating arrays among them (initial states such
-        as ``h0``, ``c0``) are copied to float64 and checked as well, against the analytic
+        as ``h0``, ``c0``) are copied to ``dtype`` and checked as well, against the analytic
         gradient the layer leaves in ``layer.d<name>`` after ``backward`` (``layer.dh0``); the
         report names them by their keyword. Anything else (integer ``lengths``, sizes) is passed
         through unchanged and not differentiated.
+    dtype : np.float64 or np.float32
+        Precision of the check. float64 is the reference; float32 checks a float32 layer as is.
 
     Returns
     -------
     GradcheckReport
         ``report.passed`` is True only if every tensor passed and no contract problem was found.
+        Exceptions raised by the layer's own ``forward`` or ``backward`` propagate unchanged.
     """
+    dtype = np.dtype(dtype)
+    if dtype not in DEFAULTS:
+        raise TypeError(f"gradcheck: dtype must be float64 or float32, got {dtype}")
+    eps = DEFAULTS[dtype][0] if eps is None else float(eps)
+    tol = DEFAULTS[dtype][1] if tol is None else float(tol)
+    if not (eps > 0 and tol > 0):
+        raise ValueError(f"gradcheck: eps and tol must be positive, got eps={eps}, tol={tol}")
     check_contract(layer)
     name = repr(layer)
     for k, p in layer.params.items():
-        if np.asarray(p).dtype != np.float64:
-            raise TypeError(f"{name}: gradient checks run in float64, but params[{k!r}] is "
-                            f"{np.asarray(p).dtype}; build the layer with dtype=np.float64 "
-                            "(or call layer.astype(np.float64))")
-    kwargs = {k: np.array(v, dtype=np.float64)
-              if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating) else v
+        if np.asarray(p).dtype != dtype:
+            raise ContractError(f"{name}: the gradient check runs in {dtype}, but params[{k!r}] is "
+                            f"{np.asarray(p).dtype}; build the layer with dtype=np.{dtype} "
+                            f"(or call layer.astype(np.{dtype}))")
+    is_float = lambda v: isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
+    kwargs = {k: np.array(v, dtype=dtype) if is_float(v) else v
               for k, v in (forward_kwargs or {}).items()}
-    float_kwargs = [k for k, v in kwargs.items()
-                    if isinstance(v, np.ndarray) and v.dtype == np.float64]
-    inputs = [np.array(x, dtype=np.float64) if np.issubdtype(np.asarray(x).dtype, np.floating)
+    float_kwargs = [k for k, v in kwargs.items() if is_float(v)]
+    inputs = [np.array(x, dtype=dtype) if np.issubdtype(np.asarray(x).dtype, np.floating)
               else np.asarray(x) for x in _as_tuple(inputs)]
-    float_pos = [i for i, x in enumerate(inputs) if x.dtype == np.float64]
-    report = GradcheckReport(layer=name, tol=tol, eps=eps)
+    float_pos = [i for i, x in enumerate(inputs) if x.dtype == dtype]
+    report = GradcheckReport(layer=name, tol=tol, eps=eps, dtype=str(dtype))
     # Mixed with a constant so that dy never equals an input the caller drew with the same seed.
     rng = np.random.default_rng([seed, 0x6C6B])
 
@@ -247,58 +359,110 @@ def gradcheck(layer, inputs, *, eps: float = DEFAULT_EPS, tol: float = DEFAULT_T
     y0 = run()
     for i, (x, x0) in enumerate(zip(inputs, originals)):
         if not np.array_equal(x, x0, equal_nan=True):
-            report.problems.append(f"forward modified its input {i} in place")
+            report.problems.append(Problem(
+                "modifies input in place",
+                f"forward modified its input {i} in place (e.g. x *= 2 or x[...] = ...); the "
+                "caller's array must stay as it was: work on a copy or write to a new array"))
             inputs[i][...] = x0
     for k, v0 in kw_originals.items():
         if not np.array_equal(kwargs[k], v0, equal_nan=True):
-            report.problems.append(f"forward modified its keyword argument {k} in place")
+            report.problems.append(Problem("modifies input in place",
+                                           f"forward modified its keyword argument {k} in place"))
             kwargs[k][...] = v0
     if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(y0, run())):
-        report.problems.append("forward is not deterministic (two calls on the same input differ)")
+        report.problems.append(Problem(
+            "not deterministic",
+            "forward is not deterministic: two calls on the same input and parameters differ "
+            "(state that changes between calls, or randomness not drawn from a numpy Generator "
+            "held by the layer)"))
     if any(not np.all(np.isfinite(y)) for y in y0):
-        report.problems.append("forward produced NaN or infinity")
+        report.problems.append(Problem("not finite", "forward produced NaN or infinity"))
     if report.problems:
         return report
 
     dys = [rng.standard_normal(y.shape) for y in y0]
-    _zero_grad(layer)
-    run()
-    dx = _as_tuple(layer.backward(*dys))
-    targets = []
-    if len(dx) < len(float_pos):
-        report.problems.append(f"backward returned {len(dx)} gradient(s) for {len(float_pos)} "
-                               "floating input(s)")
-        return report
-    for j, i in enumerate(float_pos):
-        g = np.asarray(dx[j])
-        label = "x" if len(inputs) == 1 else f"inputs[{i}]"
-        if g.shape != inputs[i].shape:
-            report.problems.append(f"backward returned a gradient of shape {g.shape} for {label} "
-                                   f"of shape {inputs[i].shape}")
-            continue
-        targets.append((label, inputs[i], g.astype(np.float64)))
-    for k in float_kwargs:
-        g = getattr(layer, "d" + k, None)
-        if g is None:
-            report.problems.append(f"forward_kwargs[{k!r}] is a float array, but the layer has no "
-                                   f"gradient layer.d{k} after backward")
-            continue
-        g = np.asarray(g)
-        if g.shape != kwargs[k].shape:
-            report.problems.append(f"layer.d{k} has shape {g.shape}, {k} has {kwargs[k].shape}")
-            continue
-        targets.append((k, kwargs[k], g.astype(np.float64)))
-    for k, p in layer.params.items():
-        targets.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
 
+    def analytic_gradients(scale) -> list | None:
+        """(label, array, analytic gradient) for every checked tensor, from backward(scale·δ)."""
+        _zero_grad(layer)
+        run()
+        dx = _as_tuple(layer.backward(*[(scale * d).astype(dtype) for d in dys]))
+        if len(dx) < len(float_pos):
+            report.problems.append(Problem(
+                "wrong shape", f"backward returned {len(dx)} gradient(s) for {len(float_pos)} "
+                "floating input(s)"))
+            return None
+        out = []
+        for j, i in enumerate(float_pos):
+            g = np.asarray(dx[j])
+            label = "x" if len(inputs) == 1 else f"inputs[{i}]"
+            if g.shape != inputs[i].shape:
+                report.problems.append(Problem(
+                    "wrong shape", f"backward returned a gradient of shape {g.shape} for {label} "
+                    f"of shape {inputs[i].shape}: dx must have the shape of x"))
+                continue
+            out.append((label, inputs[i], g.astype(np.float64)))
+        for k in float_kwargs:
+            g = getattr(layer, "d" + k, None)
+            if g is None:
+                report.problems.append(Problem(
+                    "missing gradient", f"forward_kwargs[{k!r}] is a float array, but the layer "
+                    f"has no gradient layer.d{k} after backward"))
+                continue
+            g = np.asarray(g)
+            if g.shape != kwargs[k].shape:
+                report.problems.append(Problem(
+                    "wrong shape", f"layer.d{k} has shape {g.shape}, {k} has {kwargs[k].shape}"))
+                continue
+            out.append((k, kwargs[k], g.astype(np.float64)))
+        for k, p in layer.params.items():
+            out.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
+        return out
+
+    # backward(2δ) first: doubling δ scales every term of a linear backward exactly, so any
+    # difference from 2·backward(δ) is real, not rounding.
+    doubled = analytic_gradients(2.0)
+    targets = analytic_gradients(1.0)
+    if doubled is None or targets is None:
+        return report
+    not_linear = _check_linear_in_dy(report, targets, doubled)
     for label, arr, analytic in targets:
-        report.tensors.append(_check_tensor(label, arr, analytic, run, dys, y0, eps, tol, rng,
-                                            max_coords, n_directions))
+        check = _check_tensor(label, arr, analytic, run, dys, y0, eps, tol, rng,
+                              max_coords, n_directions)
+        if check.status == "fail":
+            check.pattern, check.diagnosis = not_linear.get(label) or diagnose(check, analytic, tol)
+        report.tensors.append(check)
     return report
+
+
+def _check_linear_in_dy(report, targets, doubled) -> dict:
+    """backward must be linear in dy: backward(2δ) = 2·backward(δ), tensor by tensor.
+    Returns {tensor label: (pattern, sentence)} for the tensors where it is not."""
+    same, other = [], []
+    for (label, _, g1), (_, _, g2) in zip(targets, doubled):
+        size = max(float(np.max(np.abs(g1), initial=0.0)), 1e-300)
+        if np.max(np.abs(g2 - 2 * g1), initial=0.0) <= 1e-10 * size:
+            continue
+        (same if np.max(np.abs(g2 - g1), initial=0.0) <= 1e-10 * size else other).append(label)
+    if same:
+        report.problems.append(Problem(
+            "ignores dy", f"backward ignores dy: doubling dy leaves the gradient of "
+            f"{', '.join(same)} unchanged. By the chain rule every gradient is linear in dy "
+            "(e.g. dx = dy * f'(x), not f'(x))"))
+    if other:
+        report.problems.append(Problem(
+            "not linear in dy", f"backward is not linear in dy: doubling dy does not double the "
+            f"gradient of {', '.join(other)}; a term that does not depend on dy was added "
+            "(or grads are not reset by zero_grad)"))
+    found = {label: ("ignores dy", "the gradient does not change when dy does") for label in same}
+    found.update({label: ("not linear in dy", "the gradient does not scale with dy")
+                  for label in other})
+    return found
 
 
 def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n_directions):
     original = arr.copy()
+    ulp = _NOISE_ULPS * float(np.finfo(arr.dtype).eps)
 
     def slopes(v):
         """D(h), D(2h) and the one-sided slopes at h along direction v."""
@@ -312,7 +476,7 @@ def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n
         noise = sum(float(np.sum(np.abs(y * d)[ya != yb]))
                     for y, ya, yb, d in zip(y0, ys[2 * h], ys[-2 * h], dys))
         return (dot(ys[h], ys[-h]) / (2 * h), dot(ys[2 * h], ys[-2 * h]) / (4 * h),
-                dot(ys[h], y0) / h, dot(y0, ys[-h]) / h, _NOISE * noise / h)
+                dot(ys[h], y0) / h, dot(y0, ys[-h]) / h, ulp * noise / h)
 
     size = arr.size
     if size <= max_coords:
@@ -321,18 +485,20 @@ def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n
     else:
         coords = np.sort(rng.choice(size, size=max_coords, replace=False))
         n_dirs = n_directions
-    labels, a_vals, estimates = [], [], []
+    labels, indices, a_vals, estimates = [], [], [], []
     for c in coords:
-        idx = np.unravel_index(c, arr.shape)
+        idx = tuple(int(i) for i in np.unravel_index(c, arr.shape))
         v = np.zeros(arr.shape)
         v[idx] = 1.0
-        labels.append(str(tuple(int(i) for i in idx)))
+        labels.append(str(idx))
+        indices.append(idx)
         a_vals.append(float(analytic[idx]))
         estimates.append(slopes(v))
     for d in range(n_dirs):
         v = rng.standard_normal(arr.shape)
         v /= np.linalg.norm(v)
         labels.append(f"dir {d}")
+        indices.append(None)
         a_vals.append(float(np.sum(analytic * v)))
         estimates.append(slopes(v))
 
@@ -356,11 +522,15 @@ def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n
         worst = int(np.nanargmax(rel))
         max_rel = float(rel[worst])
         status = "pass" if max_rel < tol else "fail"
+    elements = [{"index": lab, "analytic": float(ai), "numeric": float(ni),
+                 "rel_error": None if k else float(r), "kink": bool(k), "coord": idx}
+                for lab, idx, ai, ni, r, k in zip(labels, indices, a, n, rel, kink)]
     return TensorCheck(name=label, shape=tuple(arr.shape), status=status, max_rel_error=max_rel,
                        worst=labels[worst] if labels else "-",
                        analytic=float(a[worst]) if len(a) else 0.0,
                        numeric=float(n[worst]) if len(n) else 0.0,
-                       n_coords=len(coords), n_directions=n_dirs, n_kinks=n_kinks)
+                       n_coords=len(coords), n_directions=n_dirs, n_kinks=n_kinks,
+                       elements=elements)
 
 
 class LossAsLayer:
