@@ -1,0 +1,223 @@
+"""`layerkit template NAME`: every skeleton runs, an unfinished one is reported as "not
+implemented yet", and a correct solution (written here, as a student would) passes the very
+command the template's own "Check it:" line prints."""
+
+import shlex
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from layerkit import templates
+from layerkit.cli import main
+
+SOLUTIONS = {
+    "linear": '''
+        def forward(self, x):
+            self.x = x
+            return x @ self.params["weight"].T + self.params["bias"]
+
+        def backward(self, dy):
+            self.grads["weight"] += dy.T @ self.x
+            self.grads["bias"] += dy.sum(axis=0)
+            return dy @ self.params["weight"]
+    ''',
+    "relu": '''
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0)
+
+        def backward(self, dy):
+            return dy * (self.x > 0)
+    ''',
+    "softmax": '''
+        def forward(self, x):
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            self.p = e / e.sum(axis=-1, keepdims=True)
+            return self.p
+
+        def backward(self, dy):
+            return self.p * (dy - (dy * self.p).sum(axis=-1, keepdims=True))
+    ''',
+    "conv2d": '''
+        def _windows(self):
+            K, s = self.kernel_size, self.stride
+            for i in range(self.out_shape[0]):
+                for j in range(self.out_shape[1]):
+                    yield i, j, (slice(None), slice(None), slice(i * s, i * s + K),
+                                 slice(j * s, j * s + K))
+
+        def forward(self, x):
+            P, K, s = self.padding, self.kernel_size, self.stride
+            self.xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+            H, W = self.xp.shape[2:]
+            self.out_shape = ((H - K) // s + 1, (W - K) // s + 1)
+            w, b = self.params["weight"], self.params["bias"]
+            y = np.zeros((x.shape[0], w.shape[0]) + self.out_shape)
+            for i, j, win in self._windows():
+                y[:, :, i, j] = np.einsum("ncpq,ocpq->no", self.xp[win], w) + b
+            return y
+
+        def backward(self, dy):
+            w, P = self.params["weight"], self.padding
+            dxp = np.zeros_like(self.xp)
+            for i, j, win in self._windows():
+                self.grads["weight"] += np.einsum("no,ncpq->ocpq", dy[:, :, i, j], self.xp[win])
+                dxp[win] += np.einsum("no,ocpq->ncpq", dy[:, :, i, j], w)
+            self.grads["bias"] += dy.sum(axis=(0, 2, 3))
+            H, W = dxp.shape[2:]
+            return dxp[:, :, P:H - P, P:W - P]
+    ''',
+    "maxpool2d": '''
+        def forward(self, x):
+            N, C, H, W = x.shape
+            K = self.kernel_size
+            self.shape = x.shape
+            win = (x.reshape(N, C, H // K, K, W // K, K).transpose(0, 1, 2, 4, 3, 5)
+                   .reshape(N, C, H // K, W // K, K * K))
+            self.arg = win.argmax(axis=-1)[..., None]
+            return np.take_along_axis(win, self.arg, axis=-1)[..., 0]
+
+        def backward(self, dy):
+            N, C, H, W = self.shape
+            K = self.kernel_size
+            dwin = np.zeros((N, C, H // K, W // K, K * K))
+            np.put_along_axis(dwin, self.arg, dy[..., None], axis=-1)
+            return (dwin.reshape(N, C, H // K, W // K, K, K).transpose(0, 1, 2, 4, 3, 5)
+                    .reshape(N, C, H, W))
+    ''',
+    "rnn": '''
+        def forward(self, x):
+            N, T, _ = x.shape
+            H = self.params["weight_hh"].shape[0]
+            self.x = x
+            self.h = np.zeros((N, T + 1, H))         # self.h[:, t + 1] is h_t; h_{-1} = 0
+            for t in range(T):
+                a = (x[:, t] @ self.params["weight_ih"].T
+                     + self.h[:, t] @ self.params["weight_hh"].T + self.params["bias"])
+                self.h[:, t + 1] = np.tanh(a)
+            return self.h[:, 1:].copy()
+
+        def backward(self, dy):
+            dx = np.zeros_like(self.x)
+            g_next = np.zeros_like(self.h[:, 0])
+            for t in reversed(range(self.x.shape[1])):
+                da = (dy[:, t] + g_next) * (1 - self.h[:, t + 1] ** 2)
+                self.grads["weight_ih"] += da.T @ self.x[:, t]
+                self.grads["weight_hh"] += da.T @ self.h[:, t]
+                self.grads["bias"] += da.sum(axis=0)
+                dx[:, t] = da @ self.params["weight_ih"]
+                g_next = da @ self.params["weight_hh"]
+            return dx
+    ''',
+    "lstm": '''
+        def forward(self, x):
+            N, T, _ = x.shape
+            H = self.params["weight_hh"].shape[1]
+            sig = lambda a: 0.5 * (1 + np.tanh(a / 2))
+            self.x = x
+            self.h = np.zeros((N, T + 1, H))
+            self.c = np.zeros((N, T + 1, H))
+            self.gates = np.zeros((N, T, 4, H))
+            for t in range(T):
+                a = (x[:, t] @ self.params["weight_ih"].T
+                     + self.h[:, t] @ self.params["weight_hh"].T + self.params["bias"])
+                i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
+                self.gates[:, t] = np.stack([i, f, g, o], axis=1)
+                self.c[:, t + 1] = f * self.c[:, t] + i * g
+                self.h[:, t + 1] = o * np.tanh(self.c[:, t + 1])
+            return self.h[:, 1:].copy()
+
+        def backward(self, dy):
+            dx = np.zeros_like(self.x)
+            dh_next = np.zeros_like(self.h[:, 0])
+            dc_next = np.zeros_like(self.c[:, 0])
+            for t in reversed(range(self.x.shape[1])):
+                i, f, g, o = (self.gates[:, t, k] for k in range(4))
+                tc = np.tanh(self.c[:, t + 1])
+                dh = dy[:, t] + dh_next
+                dc = dh * o * (1 - tc ** 2) + dc_next
+                da = np.concatenate([dc * g * i * (1 - i), dc * self.c[:, t] * f * (1 - f),
+                                     dc * i * (1 - g ** 2), dh * tc * o * (1 - o)], axis=1)
+                self.grads["weight_ih"] += da.T @ self.x[:, t]
+                self.grads["weight_hh"] += da.T @ self.h[:, t]
+                self.grads["bias"] += da.sum(axis=0)
+                dx[:, t] = da @ self.params["weight_ih"]
+                dh_next = da @ self.params["weight_hh"]
+                dc_next = dc * f
+            return dx
+    ''',
+}
+
+
+def _check_command(name):
+    """The template's own `Check it:` command, as a list of arguments after `layerkit`."""
+    line = next(l for l in templates.source(name).splitlines() if l.startswith("Check it:"))
+    args = shlex.split(line[len("Check it:"):])
+    assert args[:2] == ["layerkit", "gradcheck"]
+    return args[1:]
+
+
+def _write(tmp_path, name):
+    args = _check_command(name)
+    file_name, cls = args[1].split(":")
+    (tmp_path / file_name).write_text(templates.source(name))
+    return args, file_name, cls
+
+
+def test_every_template_is_listed_and_documented(capsys):
+    assert main(["template"]) == 0
+    out = capsys.readouterr().out
+    assert set(templates.names()) == set(SOLUTIONS)
+    for name in templates.names():
+        assert name in out
+        src = templates.source(name)
+        assert src.count("raise NotImplementedError") == 2     # forward and backward to write
+        assert "def __init__" in src and "self.params" in src and "self.grads" in src
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_unfinished_template_says_forward_is_not_implemented(tmp_path, monkeypatch, capsys, name):
+    args, file_name, cls = _write(tmp_path, name)
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{cls}.forward is not implemented yet" in err and file_name in err
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_solved_template_passes_its_own_check_command(tmp_path, monkeypatch, capsys, name):
+    args, file_name, cls = _write(tmp_path, name)
+    module = file_name[:-3]
+    body = textwrap.indent(textwrap.dedent(SOLUTIONS[name]), "    ")
+    (tmp_path / f"solved_{module}.py").write_text(
+        f"import numpy as np\nfrom {module} import {cls} as Template\n\n\n"
+        f"class {cls}(Template):\n{body}")
+    args[1] = f"solved_{module}.py:{cls}"
+    monkeypatch.chdir(tmp_path)
+    code = main(args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "all passed" in out
+
+
+def test_backward_not_implemented_is_named(tmp_path, monkeypatch, capsys):
+    args, file_name, cls = _write(tmp_path, "relu")
+    forward_only = textwrap.indent(textwrap.dedent(SOLUTIONS["relu"]).split("def backward")[0],
+                                   "    ")
+    (tmp_path / "half.py").write_text(f"import numpy as np\nfrom my_relu import {cls} as T\n\n\n"
+                                      f"class {cls}(T):\n{forward_only}")
+    args[1] = f"half.py:{cls}"
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert f"{cls}.backward is not implemented yet" in capsys.readouterr().err
+
+
+def test_template_command_writes_a_file_a_student_can_run(tmp_path):
+    src = subprocess.run([sys.executable, "-m", "layerkit", "template", "conv2d"],
+                         capture_output=True, text=True, check=True).stdout
+    assert src == templates.source("conv2d")
+    bad = subprocess.run([sys.executable, "-m", "layerkit", "template", "conv9d"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no template named 'conv9d'" in bad.stderr
