@@ -242,3 +242,23 @@ def test_no_pattern_when_nothing_simple_fits():
     report = gradcheck(Noisy(), RNG.standard_normal((5, 4)))
     t = next(t for t in report.tensors if t.name == "weight")
     assert t.status == "fail" and t.pattern is None and "no simple pattern" in t.diagnosis
+
+
+def test_float32_check_catches_a_one_percent_error():
+    class Float32Dense(Dense):
+        def __init__(self, factor):
+            super().__init__()
+            self.params = {k: v.astype(np.float32) for k, v in self.params.items()}
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.factor = factor
+
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["weight"] *= self.factor
+            return dx
+
+    x = RNG.standard_normal((5, 4))
+    good = gradcheck(Float32Dense(1.0), x, dtype=np.float32)
+    assert good.passed and good.dtype == "float32" and good.max_rel_error > 1e-9   # float32 noise
+    bad = gradcheck(Float32Dense(1.01), x, dtype=np.float32)
+    assert _pattern(bad, "weight") == "scaled by 1.01"        # k to float32 precision
