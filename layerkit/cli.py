@@ -41,7 +41,7 @@ def _targets(args):
     dtype = np.dtype(args.dtype)
     targets = []
     for ref in args.layers:
-        if ":" not in ref and not custom:
+        if ":" not in ref and not custom and not ref.endswith(".py"):
             if ref not in known:
                 raise UsageError(f"no built-in layer named {ref}; choose from {', '.join(known)}, "
                                  "or name a class of your own as my_layers.py:MyLayer")

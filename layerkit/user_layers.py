@@ -25,6 +25,11 @@ class UsageError(Exception):
 
 def load_class(ref: str):
     """The class a reference names: ``path.py:Class``, ``module:Class`` or a built-in name."""
+    if ":" not in ref and ref.endswith(".py"):
+        module = _module_from_file(Path(ref), ref)
+        found = _classes(module)
+        raise UsageError(f"name the class to check: {ref}:ClassName"
+                         + (f" (classes defined in {ref}: {', '.join(found)})" if found else ""))
     if ":" not in ref:
         import layerkit
         cls = getattr(layerkit, ref, None)
@@ -50,11 +55,15 @@ def load_class(ref: str):
             raise _raised(e, f"importing {where}") from None
     cls = getattr(module, name, None)
     if not isinstance(cls, type):
-        found = [n for n, v in vars(module).items()
-                 if isinstance(v, type) and v.__module__ == module.__name__]
+        found = _classes(module)
         raise UsageError(f"{where} has no class {name!r}"
                          + (f"; classes defined there: {', '.join(found)}" if found else ""))
     return cls
+
+
+def _classes(module) -> list:
+    return [n for n, v in vars(module).items()
+            if isinstance(v, type) and v.__module__ == module.__name__]
 
 
 def _module_from_file(path: Path, ref: str):
@@ -156,10 +165,19 @@ def make_inputs(layer, shapes, dtypes, dtype, rng) -> tuple:
     return tuple(inputs)
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _user_frames(e: BaseException) -> list:
+    """The traceback's frames outside layerkit itself: where the user's code is."""
+    return [f for f in traceback.extract_tb(e.__traceback__)
+            if _PACKAGE_DIR not in Path(f.filename).resolve().parents]
+
+
 def _raised(e: BaseException, doing: str) -> UsageError:
     """A UsageError telling where the user's code raised, keeping the original for --traceback."""
     where = ""
-    frames = traceback.extract_tb(e.__traceback__)
+    frames = _user_frames(e)
     if frames:
         f = frames[-1]
         where = f" ({Path(f.filename).name}, line {f.lineno}, in {f.name})"
@@ -173,14 +191,15 @@ def raised_in_check(e: BaseException, layer) -> UsageError:
     name = type(layer).__name__
     frames = traceback.extract_tb(e.__traceback__)
     method = next((f.name for f in frames if f.name in ("forward", "backward")), None)
-    last = frames[-1] if frames else None
-    where = f"{Path(last.filename).name}, line {last.lineno}" if last else "unknown place"
+    user = _user_frames(e)
+    last = user[-1] if user else None      # none: a built-in layer rejected its input
+    where = f"{Path(last.filename).name}, line {last.lineno}" if last else ""
     if isinstance(e, NotImplementedError) and method:
         err = UsageError(f"{name}.{method} is not implemented yet (NotImplementedError at "
                          f"{where}). Write it, then run this command again.")
     else:
         what = f"{name}.{method}" if method else f"checking {name}"
-        err = UsageError(f"{what} raised {type(e).__name__}: {e} ({where}, in "
-                         f"{last.name if last else '?'})")
+        err = UsageError(f"{what} raised {type(e).__name__}: {e}"
+                         + (f" ({where}, in {last.name})" if last else ""))
     err.__cause__ = e
     return err

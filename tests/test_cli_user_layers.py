@@ -107,12 +107,26 @@ def test_module_reference_and_two_inputs(workdir):
     (["my_layers.py:NoBackward", "--input-shape", "2,3"], "missing backward, grads"),
     (["no_such_module:Thing", "--input-shape", "2"], "cannot import module 'no_such_module'"),
     (["Conv9D", "--input-shape", "2"], "no built-in layer named 'Conv9D'"),
+    (["my_layers.py"], "name the class to check: my_layers.py:ClassName (classes defined in "
+                       "my_layers.py: Scale, Product, Raises, NoBackward)"),
+    (["Conv2D", "--init", '{"in_channels": 2, "out_channels": 3, "kernel_size": 3}',
+      "--input-shape", "1,3,7,7"], "Conv2D.forward raised ValueError: Conv2D(2, 3, kernel_size=3): "
+                                   "expected x of shape (N, 2, H, W), got (1, 3, 7, 7) (run again"),
 ])
 def test_usage_errors_exit_2_in_one_paragraph(workdir, args, message):
     r = run(args, workdir)
     assert r.returncode == 2, r.stdout + r.stderr
     assert message in r.stderr
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_colour_only_when_asked():
+    from layerkit import ReLU
+    from layerkit.gradcheck import format_table, gradcheck
+    import numpy as np
+    report = gradcheck(ReLU(), np.array([[0.5, -0.5]]))
+    coloured = format_table([("ReLU", "", report)], colour=True)
+    assert "\033[32m" in coloured and "\033[" not in format_table([("ReLU", "", report)])
 
 
 def test_traceback_on_request(workdir):
