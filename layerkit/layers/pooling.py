@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from ..geometry import Window, window
-from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool_backward_input,
-                               maxpool_forward)
+from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool2x2_backward_input,
+                               maxpool2x2_forward, maxpool_backward_input, maxpool_forward)
 from ..layer import Layer
 from ..validation import check_array, positive_int
 
@@ -193,8 +193,25 @@ class MaxPoolND(_PoolND):
     def extra_repr(self) -> str:
         return super().extra_repr() + (", return_indices=True" if self.return_indices else "")
 
+    def _is_2x2(self) -> bool:
+        """The fast path: 2 × 2 windows (on the last two axes), stride 2, no padding or dilation."""
+        return (_to3(self.kernel_size, 1) == (1, 2, 2) and _to3(self.stride, 1) == (1, 2, 2)
+                and not any(self.padding) and all(d == 1 for d in self.dilation))
+
     def forward(self, x: np.ndarray):
         x3, out = self._prepare(x)
+        if self._is_2x2():
+            # (B, D, H, W) with a depth-1 window: B·D independent (H, W) planes
+            b, d, h, w = x3.shape
+            planes = x3.reshape(b * d, h, w)
+            y = np.empty((b * d, h // 2, w // 2), dtype=x.dtype)
+            code = np.empty(y.shape, dtype=np.uint8)
+            maxpool2x2_forward(planes, y, code)
+            self._cache = (code, x.shape, x.dtype, out)
+            y = y.reshape(x.shape[:2] + out)
+            if self.return_indices:
+                return y, self._indices_2x2(code, x3.shape).reshape(y.shape)
+            return y
         bad = _empty_window(tuple(x.shape[2:]), self.window)
         if bad is not None:
             raise ValueError(f"{self!r}: the window at output position {bad[1]} along spatial "
@@ -209,10 +226,25 @@ class MaxPoolND(_PoolND):
             return y, argmax.reshape(y.shape).copy()
         return y
 
+    @staticmethod
+    def _indices_2x2(code, shape3) -> np.ndarray:
+        """Flat plane indices (d·H + h)·W + w of the 2 × 2 fast path's window codes."""
+        b, d, h, w = shape3
+        code = code.reshape(b, d, h // 2, w // 2).astype(np.int64)
+        rows = 2 * np.arange(h // 2)[:, None] + code // 2
+        cols = 2 * np.arange(w // 2)[None, :] + code % 2
+        return (np.arange(d)[:, None, None] * h + rows) * w + cols
+
     def backward(self, dy: np.ndarray) -> np.ndarray:
         argmax, x_shape, dtype, out = self.saved()
         dy3 = self._dy(dy, x_shape, out, dtype)
         b = dy3.shape[0]
+        if argmax.dtype == np.uint8:              # the 2 × 2 fast path's window codes
+            h, w = x_shape[-2:]
+            d = argmax.shape[0] // b
+            dx = np.empty((b * d, h, w), dtype=dtype)
+            maxpool2x2_backward_input(dy3.reshape(argmax.shape), argmax, dx)
+            return dx.reshape(x_shape)
         dx = np.zeros((b, math.prod(x_shape[2:])), dtype=dtype)
         maxpool_backward_input(dy3.reshape(b, -1), argmax.reshape(b, -1), dx)
         return dx.reshape(x_shape)
