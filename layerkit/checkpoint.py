@@ -75,6 +75,8 @@ def _json(who: str, what: str, value) -> str:
 
 
 def _model_params(who: str, model) -> dict:
+    if callable(getattr(model, "to_arrays", None)) and not hasattr(model, "params"):
+        return model.to_arrays()            # a count-based model (NGram): its counts
     params = getattr(model, "params", None)
     if not isinstance(params, dict):
         raise TypeError(f"{who}: expected a model with a params dict, got {type(model).__name__}")
@@ -126,7 +128,9 @@ def save(model, path, *, meta=None) -> None:
     ----------
     model : object
         Must have ``spec``, a JSON-serialisable dict such as ``{"builder": "lenet5", "kwargs":
-        {...}}`` from which :func:`layerkit.models.build` rebuilds it, and ``params``.
+        {...}}`` from which :func:`layerkit.models.build` rebuilds it, and ``params`` — or,
+        for a count-based model without parameters (``NGram``), ``to_arrays()`` /
+        ``from_arrays(arrays)``, whose arrays are stored as the ``param/`` entries.
     path : str or path-like
         Written exactly as given (no suffix is added), via a temporary file in the same folder
         and ``os.replace``, so a crash never leaves a half-written checkpoint.
@@ -134,7 +138,7 @@ def save(model, path, *, meta=None) -> None:
         JSON-serialisable metadata (epochs, metrics, vocabulary, ...). None: the model's ``meta``
         attribute if it has one (as set by :func:`load`), else ``{}``.
 
-    The file format is described in the :mod:`layerkit.train` module docstring. A model without
+    The file format is described in the module docstring. A model without
     ``spec`` raises ``ValueError``: use :func:`save_params`.
     """
     who = "save"
@@ -271,7 +275,14 @@ def load(path):
     except Exception as err:
         raise ValueError(f"{who}: cannot rebuild the model of checkpoint {os.fspath(path)!r} "
                          f"from its spec {spec!r}: {type(err).__name__}: {err}") from err
-    _assign(who, path, model, params)
+    if callable(getattr(model, "from_arrays", None)) and not hasattr(model, "params"):
+        try:                                 # counts: their sizes depend on the data
+            model.from_arrays(params)
+        except ValueError as err:
+            raise ValueError(f"{who}: checkpoint {os.fspath(path)!r} does not match the model "
+                             f"({type(model).__name__}): {err}") from err
+    else:
+        _assign(who, path, model, params)
     model.spec = spec
     model.meta = meta
     return model
