@@ -141,6 +141,71 @@ def _template(args) -> int:
     return 0
 
 
+_TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its signature names
+    "epochs": (int, "passes over the training data"),
+    "steps": (int, "training steps (seq2seq: a fresh batch each step)"),
+    "batch_size": (int, "examples (or text streams) per step"),
+    "lr": (float, "Adam's learning rate"),
+    "seed": (int, "seed of the initial weights and the batch order"),
+    "out": (str, "checkpoint file to write"),
+    "threads": (int, "numpy BLAS threads (default 1; needs threadpoolctl, in the train extra)"),
+    "limit": (int, "lenet: train on the first LIMIT images only"),
+    "max_chars": (int, "char-lstm: train on the first MAX_CHARS characters only"),
+    "seq_len": (int, "char-lstm: characters per BPTT window"),
+    "hidden_size": (int, "recurrent hidden size"),
+    "n": (int, "ngram: order (context of n-1 characters)"),
+    "k": (float, "ngram: add-k smoothing"),
+    "task": (str, "seq2seq: reverse or sort"),
+    "max_len": (int, "seq2seq: longest digit string"),
+}
+
+
+def _train(args) -> int:
+    import inspect
+
+    from . import recipes
+    from .data import MissingExtraError
+
+    recipe = recipes.RECIPES[args.recipe]
+    accepted = inspect.signature(recipe).parameters
+    kwargs = {}
+    for name in _TRAIN_OPTIONS:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in accepted:
+            print(f"layerkit train {args.recipe}: --{name.replace('_', '-')} does not apply "
+                  f"here; it takes {', '.join('--' + p.replace('_', '-') for p in accepted if p in _TRAIN_OPTIONS)}",
+                  file=sys.stderr)
+            return 2
+        kwargs[name] = value
+    try:
+        result = recipe(progress=not args.quiet, **kwargs)
+    except MissingExtraError as e:
+        print(f"layerkit train: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as e:
+        print(f"layerkit train {args.recipe}: {e}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
+def _sample(args) -> int:
+    from . import recipes
+    from .checkpoint import load
+
+    try:
+        model = load(args.checkpoint)
+        text = recipes.sample(model, prompt=args.prompt, length=args.length,
+                              temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        print(f"layerkit sample: {e}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):            # exit status 2 with a one-line message, as argparse does
         self.print_usage(sys.stderr)
@@ -197,6 +262,35 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("name", nargs="?", help="conv2d, linear, relu, softmax, maxpool2d, rnn, lstm")
     t.add_argument("--list", action="store_true", help="list the templates")
     t.set_defaults(func=_template)
+
+    from .recipes import RECIPES
+    tr = sub.add_parser("train", help="train a model of the lecture material on real data",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Train a model with sensible defaults, show progress, print "
+                                    "the final metrics and save a checkpoint.",
+                        epilog="recipes:\n"
+                               "  lenet      LeNet-5 on MNIST-5k (test accuracy)\n"
+                               "  char-lstm  character LSTM on Shakespeare (validation "
+                               "perplexity vs a 5-gram)\n"
+                               "  ngram      character n-gram on Shakespeare\n"
+                               "  seq2seq    LSTM encoder-decoder reversing digit strings\n"
+                               "needs the train extra: pip install \".[train]\"")
+    tr.add_argument("recipe", choices=sorted(RECIPES))
+    for name, (kind, text) in _TRAIN_OPTIONS.items():
+        tr.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    tr.add_argument("--quiet", action="store_true", help="no progress output")
+    tr.set_defaults(func=_train)
+
+    sm = sub.add_parser("sample", help="generate text from a language-model checkpoint",
+                        description="Continue a prompt with a char-lstm or ngram checkpoint.")
+    sm.add_argument("checkpoint")
+    sm.add_argument("--prompt", default="", help="text to continue")
+    sm.add_argument("--length", type=int, default=300, help="characters to generate")
+    sm.add_argument("--temperature", type=float, default=1.0,
+                    help="below 1: safer, above 1: more surprising")
+    sm.add_argument("--top-k", type=int, default=None, help="draw only from the K likeliest")
+    sm.add_argument("--seed", type=int, default=None, help="seed (same seed, same text)")
+    sm.set_defaults(func=_sample)
     return parser
 
 

