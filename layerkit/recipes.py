@@ -110,11 +110,11 @@ def _shakespeare():
     return text, vocab, vocab.encode(text.train), vocab.encode(text.valid)
 
 
-def ngram(*, n: int = 5, k: float = 0.05, out: str = "ngram.npz",
+def ngram(*, n: int = 5, k: float = 0.03, out: str = "ngram.npz",
           progress: bool = True) -> Result:
     """Character n-gram with add-k smoothing on the Shakespeare training plays; validation
-    perplexity on the held-out plays. n = 5, k = 0.05 is the best add-k setting measured on the
-    validation plays (n = 3..7, k = 0.01..0.2): perplexity ≈ 5.26."""
+    perplexity on the held-out plays. n = 5, k = 0.03 is the best add-k setting measured on the
+    validation plays (n = 3..7, k = 0.01..0.2): perplexity 5.249."""
     from .models import NGram
 
     text, vocab, train_ids, valid_ids = _shakespeare()
@@ -130,17 +130,18 @@ def ngram(*, n: int = 5, k: float = 0.05, out: str = "ngram.npz",
                   f"{len(train_ids) / seconds:,.0f} characters/s counted", out)
 
 
-def char_lstm(*, epochs: int = 1, batch_size: int = 32, seq_len: int = 100,
-              hidden_size: int = 256, embedding_dim: int = 64, lr: float = 2e-3,
+def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
+              hidden_size: int = 256, embedding_dim: int = 64, lr: float = 3e-3,
               clip: float = 5.0, seed: int = 0, out: str = "char_lstm.npz",
               progress: bool = True, threads: int | None = 1,
               max_chars: int | None = None) -> Result:
     """Character-level LSTM language model (Embedding 64 -> LSTM 256 -> Linear) on the
-    Shakespeare training plays with truncated BPTT (windows of 100 characters, 32 streams),
-    Adam, gradient norm clipped at 5.
+    Shakespeare training plays with truncated BPTT (windows of 100 characters, 64 streams:
+    about 600 steps per epoch), Adam 3e-3, gradient norm clipped at 5, 2 epochs.
 
-    Target (issue 7): validation perplexity below the n-gram baseline (5-gram, k = 0.05, ≈ 5.26),
-    which is computed in the same run and reported next to it. ``max_chars`` uses only the
+    Target (issue 7): validation perplexity below the n-gram baseline (5-gram, k = 0.03, 5.249),
+    which is computed in the same run and reported next to it (measured: 5.235 after one epoch,
+    4.98 after 900 steps). ``max_chars`` uses only the
     first ``max_chars`` training and validation characters (quick runs).
     """
     from .models import NGram, char_lstm as build_char_lstm
@@ -148,8 +149,8 @@ def char_lstm(*, epochs: int = 1, batch_size: int = 32, seq_len: int = 100,
     text, vocab, train_ids, valid_ids = _shakespeare()
     if max_chars is not None:
         train_ids, valid_ids = train_ids[:max_chars], valid_ids[:max_chars]
-    baseline = NGram(5, k=0.05, vocab_size=len(vocab)).fit(train_ids).perplexity(valid_ids)
-    _say(progress, f"baseline 5-gram (k=0.05) validation perplexity {baseline:.3f}")
+    baseline = NGram(5, k=0.03, vocab_size=len(vocab)).fit(train_ids).perplexity(valid_ids)
+    _say(progress, f"baseline 5-gram (k=0.03) validation perplexity {baseline:.3f}")
     model = build_char_lstm(len(vocab), embedding_dim=embedding_dim, hidden_size=hidden_size,
                             seed=seed)
     train_windows = lambda epoch: D.sequence_batches(train_ids, batch_size, seq_len)
