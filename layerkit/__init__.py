@@ -4,7 +4,18 @@ Every layer follows one contract (see :class:`layerkit.Layer`) and is verified b
 differences with :func:`layerkit.gradcheck`.
 """
 
-from . import init, layers
+import os as _os
+
+# Two thread pools share the cores: numba's (parallel kernels) and OpenBLAS's (matrix products).
+# By default OpenBLAS's workers keep spinning ~0.1 s after each product and OpenMP's workers
+# spin while idle, stealing the core the other pool needs next: a LeNet training step ran 2.7x
+# slower that way on 2 cores with one of them busy. These defaults make idle workers sleep. They
+# are read when the libraries load, so they act when layerkit is imported before numpy (the
+# `layerkit` command always is); a value already set in the environment is kept.
+for _name, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("OPENBLAS_THREAD_TIMEOUT", "4")):
+    _os.environ.setdefault(_name, _value)
+
+from . import init, layers  # noqa: E402
 from .gradcheck import GradcheckReport, gradcheck
 from .layer import Layer
 from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.__all__

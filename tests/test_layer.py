@@ -60,3 +60,20 @@ def test_reprs_show_hyperparameters():
     assert repr(lk.Softmax(axis=1)) == "Softmax(axis=1)"
     assert repr(lk.Dropout(0.25)) == "Dropout(p=0.25)"
     assert "(1): ReLU()" in repr(lk.Sequential(lk.Linear(2, 2), lk.ReLU()))
+
+
+def test_import_sets_thread_defaults_but_keeps_the_users():
+    import os
+    import subprocess
+    import sys
+    code = ("import os, layerkit; print(os.environ['OPENBLAS_THREAD_TIMEOUT'], "
+            "os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["4", "PASSIVE"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["4", "ACTIVE"]
