@@ -262,3 +262,12 @@ def test_float32_check_catches_a_one_percent_error():
     assert good.passed and good.dtype == "float32" and good.max_rel_error > 1e-9   # float32 noise
     bad = gradcheck(Float32Dense(1.01), x, dtype=np.float32)
     assert _pattern(bad, "weight") == "scaled by 1.01"        # k to float32 precision
+
+
+def test_assert_gradients_match_is_a_one_line_assertion():
+    from layerkit.testing import assert_gradients_match
+    x = RNG.standard_normal((5, 4))
+    report = assert_gradients_match(Dense(), x)
+    assert report.passed
+    with pytest.raises(AssertionError, match=r"(?s)do not match finite differences.*sign flipped"):
+        assert_gradients_match(Dense(bug="sign"), x)
