@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import math
 
+import numba
 import numpy as np
 
 from .. import init
 from ..geometry import ntuple, window
-from ..kernels.conv import col2im, im2col
+from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
 from ..layer import Layer
 from ..validation import check_array, float_dtype, positive_int
 
@@ -73,10 +74,13 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
       stride): ∂L/∂x_pad[n, c, i] = Σ_o Σ_(p, j: p·s + j·d = i) δ[n, o, p] · W[o, c, j], and ∂L/∂x
       is ∂L/∂x_pad with the padding cut off. Positions no window reads get 0.
 
-    Implementation: im2col copies the windows into columns cols[n] of shape (C·∏K, ∏W_out), so
-    y[n] = W₂ cols[n] + b with W₂ = W reshaped (O, C·∏K), one batched BLAS product. Backward:
-    ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ, dcols[n] = W₂ᵀ δ[n], and col2im scatter-adds dcols back onto x
-    (the full convolution above). The columns are the cache kept for backward.
+    Implementation: the input is padded once, and im2col copies its windows into columns cols of
+    shape (C·∏K, N, ∏W_out), so that Y = W₂ cols + b with W₂ = W reshaped (O, C·∏K) is one BLAS
+    GEMM of shape (O, N·∏W_out) for the whole batch; one pass moves Y into the (N, O, ...) layout
+    and adds the bias. Backward, with δ in the same (O, N·∏W_out) layout: ∂L/∂W₂ = δ colsᵀ (one
+    GEMM over the batch), dcols = W₂ᵀ δ, and col2im scatter-adds dcols back onto the padded x
+    (the full convolution above), whose padding is then cut off. The columns are the cache kept
+    for backward.
     """
 
 
@@ -85,11 +89,21 @@ def _show(t: tuple):
     return t[0] if all(v == t[0] for v in t) else t
 
 
+# Work (elements of the column matrix) from which the parallel kernels pay for their launch; with
+# one numba thread the serial kernels are always used (the parallel build is slower there).
+_PARALLEL_MIN = 1 << 20
+
+
+def _kernel(serial, parallel, work: int):
+    """The serial kernel, or its parallel twin for large work when numba has several threads."""
+    return parallel if work >= _PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+
 def _kernel_args(g, out_spatial: tuple) -> tuple:
     """im2col/col2im arguments for the 3-D kernels, with singleton dummy axes in front."""
     pad = 3 - len(g.kernel)
     return (*((1,) * pad + tuple(out_spatial)), *((1,) * pad + g.kernel),
-            *((1,) * pad + g.stride), *((1,) * pad + g.dilation), *((0,) * pad + g.pad_lo))
+            *((1,) * pad + g.stride), *((1,) * pad + g.dilation))
 
 
 def _as3(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -97,7 +111,47 @@ def _as3(x: np.ndarray, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(x.shape[:2] + (1,) * (3 - ndim) + x.shape[2:])
 
 
-class ConvND(Layer):
+def _as5(shape: tuple) -> tuple:
+    """(N, C, *spatial) as (N, C, D, H, W) with singleton leading spatial axes."""
+    return shape[:2] + (1,) * (5 - len(shape)) + shape[2:]
+
+
+def _interior(pad_lo: tuple, spatial: tuple) -> tuple:
+    """The index of the unpadded region inside a padded (N, C, *spatial) array."""
+    return (slice(None), slice(None)) + tuple(slice(lo, lo + s) for lo, s in zip(pad_lo, spatial))
+
+
+def _transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``out[i, n, p] = a[n, i, p]``: (N, I, P) -> (I, N, P), casting to ``out``'s dtype."""
+    np.copyto(out, a.reshape(out.shape[1], out.shape[0], out.shape[2]).transpose(1, 0, 2),
+              casting="same_kind")
+    return out
+
+
+class _Buffers:
+    """Reusable scratch arrays of a layer, reallocated when the shape or the dtype changes."""
+
+    def _buffer(self, name: str, shape: tuple, dtype, *, zeros: bool = False) -> np.ndarray:
+        buf = getattr(self, name, None)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = (np.zeros if zeros else np.empty)(shape, dtype=dtype)
+            setattr(self, name, buf)
+        return buf
+
+    def _padded(self, name: str, x: np.ndarray, pad_lo: tuple, padded_spatial: tuple) -> np.ndarray:
+        """x (N, C, *spatial) inside zeros of (N, C, *padded_spatial), as (N, C, D, H, W).
+
+        The buffer is reused: only its interior is ever written, so its border stays zero.
+        Without padding, x itself (made contiguous) is returned.
+        """
+        if tuple(padded_spatial) == x.shape[2:]:
+            return _as3(x, x.ndim - 2)
+        xp = self._buffer(name, x.shape[:2] + tuple(padded_spatial), x.dtype, zeros=True)
+        xp[_interior(pad_lo, x.shape[2:])] = x
+        return xp.reshape(_as5(xp.shape))
+
+
+class ConvND(_Buffers, Layer):
     """Base of Conv1D/2D/3D; subclasses set ``ndim`` (1, 2 or 3)."""
 
     ndim: int = 0
@@ -123,8 +177,8 @@ class ConvND(Layer):
         self.add_param("weight", np.ascontiguousarray(weight_init(shape, rng=rng, dtype=dt)))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
-        self._cols = None           # reusable column buffer (its contents are the cache)
-        self._dcols = None          # reusable buffer for Wᵀ δ in backward
+        # reusable scratch (see _Buffers): _cols (its contents are the cache), _yg, _xp, _dyg,
+        # _dcols, _dxp
 
     def extra_repr(self) -> str:
         parts = [f"{self.in_channels}, {self.out_channels}", f"kernel_size={_show(self.kernel_size)}"]
@@ -148,40 +202,52 @@ class ConvND(Layer):
         who = repr(self)
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         out_spatial = self.geometry.output_shape(who, x.shape[2:])
-        n = x.shape[0]
-        x3 = _as3(x, self.ndim)
+        n, dt, g = x.shape[0], x.dtype, self.geometry
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], g.padding))
+        xp = self._padded("_xp", x, g.pad_lo, padded)
         rows, positions = self.in_channels * math.prod(self.kernel_size), math.prod(out_spatial)
-        shape = (n, rows, positions)
-        if self._cols is None or self._cols.shape != shape or self._cols.dtype != x.dtype:
-            self._cols = np.empty(shape, dtype=x.dtype)
-        cols = im2col(x3, self._cols, *self._args3(out_spatial))
-        w2 = self.params["weight"].reshape(self.out_channels, rows).astype(x.dtype, copy=False)
-        y = np.matmul(w2, cols)                                    # (N, O, positions)
-        if self.bias:
-            y += self.params["bias"].astype(x.dtype, copy=False)[:, None]
+        cols = self._buffer("_cols", (rows, n, positions), dt)
+        _kernel(im2col, im2col_parallel, cols.size)(xp, cols, *self._args3(out_spatial))
+        # one GEMM for the whole batch: Y (O, N·P) = W₂ cols (R, N·P)
+        w2 = self.params["weight"].reshape(self.out_channels, rows).astype(dt, copy=False)
+        yg = self._buffer("_yg", (self.out_channels, n * positions), dt)
+        np.matmul(w2, cols.reshape(rows, n * positions), out=yg)
+        bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
+            np.zeros(self.out_channels, dt)
+        y = np.empty((n, self.out_channels, positions), dtype=dt)
+        gemm_to_nchw(yg.reshape(self.out_channels, n, positions), bias, y)   # (N, O, P) + b
         self._cache = (cols, x.shape, out_spatial)
         return y.reshape((n, self.out_channels) + out_spatial)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cols, x_shape, out_spatial = self.saved()
-        n = x_shape[0]
+        n, g = x_shape[0], self.geometry
         self.check_dy(dy, (n, self.out_channels) + out_spatial)
         dt = cols.dtype
-        d2 = np.ascontiguousarray(dy, dtype=dt).reshape(n, self.out_channels, -1)
-        rows = cols.shape[1]
+        rows, positions = cols.shape[0], cols.shape[2]
+        # δ as (O, N·P), the layout of the forward GEMM's output
+        dyg = _transposed_copy(self._buffer("_dyg", (self.out_channels, n, positions), dt), dy)
+        d2 = dyg.reshape(self.out_channels, n * positions)
         if self.bias:
-            self.grads["bias"] += d2.sum(axis=(0, 2))
-        # ∂L/∂W = Σ_n δ[n] cols[n]ᵀ (batched product, then the sum over the batch)
-        dw = np.matmul(d2, cols.transpose(0, 2, 1)).sum(axis=0)
+            self.grads["bias"] += d2.sum(axis=1)
+        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch, (O, N·P) @ (N·P, R)
+        dw = np.matmul(d2, cols.reshape(rows, n * positions).T)
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
         # ∂L/∂x: dcols = W₂ᵀ δ, then col2im (the full convolution of δ with the kernels)
         w2 = self.params["weight"].reshape(self.out_channels, rows).astype(dt, copy=False)
-        if self._dcols is None or self._dcols.shape != cols.shape or self._dcols.dtype != dt:
-            self._dcols = np.empty_like(cols)
-        dcols = np.matmul(w2.T, d2, out=self._dcols)
-        dx3 = np.empty((n, self.in_channels) + (1,) * (3 - self.ndim) + x_shape[2:], dtype=dt)
-        col2im(dcols, dx3, *self._args3(out_spatial))
-        return dx3.reshape(x_shape)
+        dcols = self._buffer("_dcols", (rows, n * positions), dt)
+        np.matmul(w2.T, d2, out=dcols)
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], g.padding))
+        if padded == x_shape[2:]:
+            dxp = np.empty(_as5(x_shape), dtype=dt)
+        else:
+            dxp = self._buffer("_dxp", _as5(x_shape[:2] + padded), dt)
+        _kernel(col2im, col2im_parallel, cols.size)(dcols.reshape(cols.shape), dxp,
+                                                      *self._args3(out_spatial))
+        if padded == x_shape[2:]:
+            return dxp.reshape(x_shape)
+        return np.ascontiguousarray(dxp.reshape(x_shape[:2] + padded)[
+            _interior(g.pad_lo, x_shape[2:])])
 
 
 class Conv1D(ConvND):
@@ -199,7 +265,7 @@ class Conv3D(ConvND):
     ndim = 3
 
 
-class ConvTransposeND(Layer):
+class ConvTransposeND(_Buffers, Layer):
     """Base of the transposed convolutions; subclasses set ``ndim``."""
 
     ndim: int = 0
@@ -249,6 +315,12 @@ class ConvTransposeND(Layer):
             spatial, self.stride, self.padding, self.dilation, self.kernel_size,
             self.output_padding))
 
+    def _scatter_extent(self, spatial: tuple, out_spatial: tuple) -> tuple:
+        """Per axis, the padded output the scatter writes into: every tap i·S + j·d lands in it,
+        and it holds the output (after P_lo) — output_padding can make that the longer one."""
+        return tuple(max((w - 1) * s + d * (k - 1) + 1, p + o) for w, s, d, k, p, o in zip(
+            spatial, self.stride, self.dilation, self.kernel_size, self.padding, out_spatial))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         who = repr(self)
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
@@ -256,31 +328,46 @@ class ConvTransposeND(Layer):
         if min(out_spatial) < 1:
             raise ValueError(f"{who}: input of spatial shape {x.shape[2:]} gives an empty output "
                              f"{out_spatial}")
-        n, rows = x.shape[0], self.out_channels * math.prod(self.kernel_size)
-        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(x.dtype, copy=False)
-        cols = np.matmul(w2.T, _as3(x, self.ndim).reshape(n, self.in_channels, -1))
-        y3 = np.empty((n, self.out_channels) + (1,) * (3 - self.ndim) + out_spatial, x.dtype)
-        col2im(cols, y3, *_kernel_args(self.geometry, x.shape[2:]))
+        n, dt, positions = x.shape[0], x.dtype, math.prod(x.shape[2:])
+        rows = self.out_channels * math.prod(self.kernel_size)
+        # x as (C_in, N·P) and one GEMM for the batch: cols (R, N·P) = W₂ᵀ x
+        xg = _transposed_copy(self._buffer("_xg", (self.in_channels, n, positions), dt), x)
+        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(dt, copy=False)
+        cols = self._buffer("_cols", (rows, n * positions), dt)
+        np.matmul(w2.T, xg.reshape(self.in_channels, n * positions), out=cols)
+        extent = self._scatter_extent(x.shape[2:], out_spatial)
+        yp = self._buffer("_yp", _as5((n, self.out_channels) + extent), dt)
+        _kernel(col2im, col2im_parallel, cols.size)(cols.reshape(rows, n, positions), yp,
+                                                      *_kernel_args(self.geometry, x.shape[2:]))
+        y = yp.reshape((n, self.out_channels) + extent)[_interior(self.padding, out_spatial)]
+        y = np.ascontiguousarray(y)         # a copy: yp is scratch
         if self.bias:
-            y3 += self.params["bias"].astype(x.dtype, copy=False).reshape(-1, 1, 1, 1)
-        self._cache = x
-        return y3.reshape((n, self.out_channels) + out_spatial)
+            y += self.params["bias"].astype(dt, copy=False).reshape((-1,) + (1,) * self.ndim)
+        self._cache = (xg, x.shape)
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x = self.saved()
-        n, spatial = x.shape[0], x.shape[2:]
-        self.check_dy(dy, (n, self.out_channels) + self.output_shape(spatial))
-        rows = self.out_channels * math.prod(self.kernel_size)
-        dcols = np.empty((n, rows, math.prod(spatial)), dtype=x.dtype)
-        im2col(_as3(dy.astype(x.dtype, copy=False), self.ndim), dcols,
-               *_kernel_args(self.geometry, spatial))
+        xg, x_shape = self.saved()
+        n, spatial, dt = x_shape[0], x_shape[2:], xg.dtype
+        out_spatial = self.output_shape(spatial)
+        self.check_dy(dy, (n, self.out_channels) + out_spatial)
+        rows, positions = self.out_channels * math.prod(self.kernel_size), math.prod(spatial)
+        extent = self._scatter_extent(spatial, out_spatial)
+        dyp = self._padded("_dyp", dy.astype(dt, copy=False), self.padding, extent)
+        dcols = self._buffer("_dcols", (rows, n, positions), dt)
+        _kernel(im2col, im2col_parallel, dcols.size)(dyp, dcols,
+                                                     *_kernel_args(self.geometry, spatial))
         if self.bias:
             self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))
-        x2 = np.ascontiguousarray(x).reshape(n, self.in_channels, -1)
-        dw = np.matmul(x2, dcols.transpose(0, 2, 1)).sum(axis=0)      # Σ_n x[n] dcols[n]ᵀ
+        d2 = dcols.reshape(rows, n * positions)
+        x2 = xg.reshape(self.in_channels, n * positions)
+        dw = np.matmul(x2, d2.T)                                  # Σ_n x[n] dcols[n]ᵀ, one GEMM
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
-        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(x.dtype, copy=False)
-        return np.matmul(w2, dcols).reshape(x.shape)                   # W₂ im2col(δ)
+        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(dt, copy=False)
+        dxg = np.matmul(w2, d2).reshape(self.in_channels, n, positions)  # W₂ im2col(δ)
+        dx = np.empty((n, self.in_channels, positions), dtype=dt)
+        np.copyto(dx, dxg.transpose(1, 0, 2))
+        return dx.reshape(x_shape)
 
 
 class ConvTranspose2D(ConvTransposeND):
