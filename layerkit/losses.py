@@ -64,14 +64,16 @@ class _Loss:
         """Return c Σ ℓ; cache the unscaled gradient, c and pred's dtype for backward."""
         c = self._scale(pred, count)
         self._cache = (grad, c, pred.dtype)
-        return float(c * np.sum(losses))
+        with np.errstate(over="ignore"):      # beyond float64's range the loss is inf, quietly
+            return float(c * np.sum(losses))
 
     def backward(self) -> np.ndarray:
         """Return ∂L/∂pred for the last forward, with pred's shape and dtype."""
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
         grad, c, dtype = self._cache
-        return (c * grad).astype(dtype, copy=False)
+        with np.errstate(over="ignore"):      # beyond pred's dtype's range: ±inf, quietly
+            return (c * grad).astype(dtype, copy=False)
 
 
 @_shared_doc
@@ -158,6 +160,9 @@ class MSE(_Loss):
     A position is one element (``'mean'`` divides by pred.size, as PyTorch):
 
         ℓ = (pred − target)²,    ∂L/∂pred = 2 c (pred − target).
+
+    Computed in float64. A loss beyond float64's range (|pred − target| > 1e154) is ``inf``,
+    without an overflow warning; :func:`layerkit.train.fit` stops on a non-finite loss.
     """
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -166,7 +171,8 @@ class MSE(_Loss):
         check_array(repr(self), target, pred.shape, name="target")
         check_finite(repr(self), target, "target")
         diff = pred.astype(np.float64, copy=False) - target
-        return self._finish(diff * diff, 2.0 * diff, pred, pred.size)
+        with np.errstate(over="ignore"):      # |diff| > 1e154: ℓ = inf (fit stops on it)
+            return self._finish(diff * diff, 2.0 * diff, pred, pred.size)
 
 
 @_shared_doc

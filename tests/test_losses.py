@@ -278,3 +278,15 @@ def test_backward_before_forward(name):
     message = f"{name}(reduction='batchmean'): backward called before forward"
     with pytest.raises(RuntimeError, match=re.escape(message)):
         LOSSES[name](reduction="batchmean").backward()
+
+
+def test_mse_beyond_the_float_range_is_inf_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")               # an overflow warning fails the test
+        assert lk.MSE().forward(np.array([[1e200, 1.0]]), np.zeros((1, 2))) == np.inf
+        loss = lk.MSE()
+        value = loss.forward(np.array([[3e38, 0.0]], dtype=np.float32),
+                             np.array([[-3e38, 0.0]], dtype=np.float32))
+        g = loss.backward()            # 2 · 6e38 / 2 exceeds float32's 3.4e38
+    assert value == pytest.approx(1.8e77, rel=1e-6)   # (6e38)² / 2 fits in float64
+    assert g.dtype == np.float32 and g[0, 0] == np.inf and g[0, 1] == 0
