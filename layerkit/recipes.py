@@ -14,7 +14,6 @@ with the ``train`` extra's scikit-learn). numba's parallel kernels keep their ow
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import sys
@@ -27,6 +26,7 @@ from . import data as D
 from .checkpoint import save
 from .losses import CrossEntropy
 from .optim import Adam, clip_grad_norm
+from .threads import blas_threads
 from .train import fit
 
 
@@ -51,17 +51,6 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1 or abs(v) >= 1e4 else f"{v:.2f}"
     return str(v)
-
-
-def blas_threads(n: int | None):
-    """A context limiting numpy's BLAS to ``n`` threads (no-op without threadpoolctl or n=None)."""
-    if n is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _say(progress: bool, text: str) -> None:

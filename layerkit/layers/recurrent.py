@@ -19,6 +19,7 @@ from ..kernels.recurrent import (carry_state, gru_step_backward, gru_step_forwar
                                  gru_step_output, lstm_step_backward, lstm_step_forward,
                                  lstm_step_output, rnn_step_backward)
 from ..layer import Layer
+from ..threads import blas_threads
 from .containers import _Container
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
@@ -300,15 +301,16 @@ class RNN(_Recurrent):
         w_hh_t = w_hh.T
         relu = self.nonlinearity == "relu"
         padded = bool(np.any(lens < steps))
-        for t in range(steps):
-            h = np.matmul(hs[t], w_hh_t, out=hs[t + 1])
-            h += pre[t]
-            if relu:
-                np.maximum(h, 0, out=h)
-            else:
-                np.tanh(h, out=h)
-            if padded:
-                carry_state(hs[t], h, t, lens)
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps):
+                h = np.matmul(hs[t], w_hh_t, out=hs[t + 1])
+                h += pre[t]
+                if relu:
+                    np.maximum(h, 0, out=h)
+                else:
+                    np.tanh(h, out=h)
+                if padded:
+                    carry_state(hs[t], h, t, lens)
         self._cache = (xt, hs, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -321,9 +323,10 @@ class RNN(_Recurrent):
         dh = finals["dh_T"]
         delta = np.empty((steps, n, self.hidden_size), dtype=dt)
         relu = self.nonlinearity == "relu"
-        for t in range(steps - 1, -1, -1):
-            rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, self.return_sequences)
-            dh += delta[t] @ w_hh
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps - 1, -1, -1):
+                rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, self.return_sequences)
+                dh += delta[t] @ w_hh
         self.dh0 = dh
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -363,13 +366,14 @@ class LSTM(_Recurrent):
         hs[0], cs[0] = states["h0"], states["c0"]
         hh = np.empty((n, 4 * H), dtype=dt)
         w_hh_t = (w_hh * half[:, None]).T
-        for t in range(steps):
-            a = gates[t]
-            a += np.matmul(hs[t], w_hh_t, out=hh)
-            np.tanh(a, out=a)
-            lstm_step_forward(a, cs[t], cs[t + 1], t, lens)
-            np.tanh(cs[t + 1], out=tcs[t])
-            lstm_step_output(a, tcs[t], hs[t], hs[t + 1], t, lens)
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps):
+                a = gates[t]
+                a += np.matmul(hs[t], w_hh_t, out=hh)
+                np.tanh(a, out=a)
+                lstm_step_forward(a, cs[t], cs[t + 1], t, lens)
+                np.tanh(cs[t + 1], out=tcs[t])
+                lstm_step_output(a, tcs[t], hs[t], hs[t + 1], t, lens)
         self._cache = (xt, hs, cs, tcs, gates, lens)
         return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
 
@@ -381,10 +385,11 @@ class LSTM(_Recurrent):
         w_ih, w_hh, _, _ = self._weights(dt)
         dh, dc = finals["dh_T"], finals["dc_T"]
         delta = np.empty_like(gates)
-        for t in range(steps - 1, -1, -1):
-            lstm_step_backward(dh, dc, dy_t, gates[t], cs[t], tcs[t], delta[t], t, lens,
-                               self.return_sequences)
-            dh += delta[t] @ w_hh
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps - 1, -1, -1):
+                lstm_step_backward(dh, dc, dy_t, gates[t], cs[t], tcs[t], delta[t], t, lens,
+                                   self.return_sequences)
+                dh += delta[t] @ w_hh
         self.dh0, self.dc0 = dh, dc
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -410,15 +415,16 @@ class GRU(_Recurrent):
         hs[0] = states["h0"]
         hh = np.empty((n, 3 * H), dtype=dt)
         w_hh_t = (w_hh * half[:, None]).T
-        for t in range(steps):
-            a = gates[t]
-            np.matmul(hs[t], w_hh_t, out=hh)
-            rz = a[:, :2 * H]
-            rz += hh[:, :2 * H]
-            np.tanh(rz, out=rz)
-            gru_step_forward(a, hh, b_hn, hns[t], t, lens)
-            np.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
-            gru_step_output(a, hs[t], hs[t + 1], t, lens)
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps):
+                a = gates[t]
+                np.matmul(hs[t], w_hh_t, out=hh)
+                rz = a[:, :2 * H]
+                rz += hh[:, :2 * H]
+                np.tanh(rz, out=rz)
+                gru_step_forward(a, hh, b_hn, hns[t], t, lens)
+                np.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
+                gru_step_output(a, hs[t], hs[t + 1], t, lens)
         self._cache = (xt, hs, hns, gates, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -431,10 +437,11 @@ class GRU(_Recurrent):
         dh = finals["dh_T"]
         delta_x = np.empty_like(gates)
         delta_h = np.empty_like(gates)
-        for t in range(steps - 1, -1, -1):
-            gru_step_backward(dh, dy_t, gates[t], hns[t], hs[t], delta_x[t], delta_h[t], t, lens,
-                              self.return_sequences)
-            dh += delta_h[t] @ w_hh
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            for t in range(steps - 1, -1, -1):
+                gru_step_backward(dh, dy_t, gates[t], hns[t], hs[t], delta_x[t], delta_h[t], t, lens,
+                                  self.return_sequences)
+                dh += delta_h[t] @ w_hh
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
 
