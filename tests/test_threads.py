@@ -8,8 +8,11 @@ from layerkit.threads import blas_threads
 
 
 def _blas_threads_now():
+    """Threads of numpy's own BLAS (other BLAS copies, e.g. scipy's, may be loaded too)."""
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl (train extra)")
-    info = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    info = [i for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    assert info, "numpy's BLAS library not found by threadpoolctl"
     return [i["num_threads"] for i in info]
 
 
