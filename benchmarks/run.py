@@ -261,16 +261,12 @@ def recurrent_benches(quick: bool):
 # --- end to end ----------------------------------------------------------------------------
 
 def lenet_layerkit(batch: int):
-    """LeNet-5 built from layerkit layers, its loss, SGD, and a step() closure."""
+    """layerkit.models.lenet5, its loss, SGD, and a step() closure."""
     import numpy as np
 
     import layerkit as lk
 
-    model = lk.Sequential(
-        lk.Conv2D(1, 6, 5, padding=2, seed=0), lk.ReLU(), lk.MaxPool2D(2),
-        lk.Conv2D(6, 16, 5, seed=1), lk.ReLU(), lk.MaxPool2D(2),
-        lk.Flatten(), lk.Linear(400, 120, seed=2), lk.ReLU(),
-        lk.Linear(120, 84, seed=3), lk.ReLU(), lk.Linear(84, 10, seed=4))
+    model = lk.models.lenet5(seed=0)
     loss, opt = lk.CrossEntropy(), lk.SGD(model, lr=0.01, momentum=0.9)
     rng = _rng()
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
@@ -317,12 +313,12 @@ CHAR = dict(vocab=65, emb=64, hidden=256)
 
 
 def charlstm_layerkit(steps: int, batch: int):
-    """Embedding -> LSTM -> Linear, cross-entropy at every step, Adam."""
+    """layerkit.models.char_lstm (Embedding -> LSTM -> Linear; no state carried between
+    steps, as in the PyTorch model), cross-entropy at every step, Adam."""
     import layerkit as lk
 
     v, e, h = CHAR["vocab"], CHAR["emb"], CHAR["hidden"]
-    model = lk.Sequential(lk.Embedding(v, e, seed=0), lk.LSTM(e, h, seed=1),
-                          lk.Linear(h, v, seed=2))
+    model = lk.models.char_lstm(v, embedding_dim=e, hidden_size=h, stateful=False, seed=0)
     loss, opt = lk.CrossEntropy(), lk.Adam(model, lr=2e-3)
     rng = _rng()
     x = rng.integers(0, v, (batch, steps))

@@ -27,7 +27,7 @@ from .checkpoint import save
 from .losses import CrossEntropy
 from .optim import Adam, clip_grad_norm
 from .threads import blas_threads
-from .train import fit
+from .train import _fmt, fit
 
 
 @dataclass
@@ -45,12 +45,6 @@ class Result:
         shown = ", ".join(f"{k} {_fmt(v)}" for k, v in self.metrics.items())
         return (f"{self.name}: {shown}; {self.seconds:.0f} s, {self.throughput}; "
                 f"checkpoint {self.checkpoint}")
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1 or abs(v) >= 1e4 else f"{v:.2f}"
-    return str(v)
 
 
 def _say(progress: bool, text: str) -> None:

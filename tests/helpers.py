@@ -15,6 +15,20 @@ def assert_gradcheck(layer, inputs, **kwargs):
     return report
 
 
+def train_adam(model, step, *, steps, lr, max_norm=1.0):
+    """A plain training loop: zero_grad, ``step()`` (forward, loss, backward; returns the
+    loss), clip the gradient norm to ``max_norm``, Adam step. Returns the losses."""
+    import layerkit as lk
+    opt = lk.Adam(model, lr=lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        losses.append(step())
+        lk.clip_grad_norm(model, max_norm)
+        opt.step()
+    return losses
+
+
 def torch_or_skip():
     """PyTorch (the crosscheck extra), or a visible skip when it is not installed."""
     return pytest.importorskip("torch", reason="PyTorch comparisons need the crosscheck extra")

@@ -20,7 +20,6 @@ import contextlib
 import json
 import math
 import os
-import time
 from collections import Counter
 
 import numpy as np
@@ -31,7 +30,7 @@ from layerkit import models
 from layerkit.models import (NGram, Seq2Seq, SequenceClassifier, build, char_lstm, lenet5,
                              vgg_small)
 
-from helpers import assert_gradcheck, torch_or_skip
+from helpers import assert_gradcheck, torch_or_skip, train_adam as train
 
 try:                                   # optional: one BLAS thread for the training loops
     from threadpoolctl import threadpool_limits
@@ -56,19 +55,6 @@ def one_blas_thread():
 def _one_blas_thread():
     with one_blas_thread():
         yield
-
-
-def train(model, step, *, steps, lr, max_norm=1.0):
-    """A plain loop: zero_grad, ``step()`` (forward, loss, backward; returns the loss), clip,
-    Adam step. Returns the losses."""
-    opt = lk.Adam(model, lr=lr)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        losses.append(step())
-        lk.clip_grad_norm(model, max_norm)
-        opt.step()
-    return losses
 
 
 def masked_ce_step(model, loss, logits, targets, mask):
@@ -498,11 +484,8 @@ def test_ngram_errors():
 def test_ngram_counts_a_large_text_sparsely():
     """n = 5 on 1 M ids of a 76-symbol vocabulary: sparse storage (distinct n-grams only)."""
     ids = np.random.default_rng(0).integers(0, 76, 1_000_000)
-    t = time.perf_counter()
     m = NGram(5, k=0.03, vocab_size=76).fit(ids)
-    elapsed = time.perf_counter() - t
     assert m.codes.size <= ids.size and m.counts.sum() == ids.size
-    assert elapsed < 10, elapsed              # ~0.1 s measured; generous for a busy machine
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,9 +572,7 @@ def test_seq2seq_learns_to_reverse_short_digit_strings():
         logits = s2s.forward(b.source, tgt_in, b.source_lengths)
         return masked_ce_step(s2s, loss, logits, tgt_out, tgt_out != DigitTask.PAD)
 
-    t = time.perf_counter()
     losses = train(s2s, step, steps=400, lr=5e-3)
-    elapsed = time.perf_counter() - t
     test = seq2seq_digits(500, max_len=4, seed=10 ** 6)
     out = s2s.greedy_decode(test.source, 6, DigitTask.BOS, DigitTask.EOS, test.source_lengths)
     got = [DigitTask.decode(row) for row in out]
@@ -599,7 +580,6 @@ def test_seq2seq_learns_to_reverse_short_digit_strings():
     ended = [DigitTask.EOS in row for row in out]
     accuracy = np.mean([g == w and e for g, w, e in zip(got, want, ended)])
     assert accuracy >= 0.9, (accuracy, losses[-5:])
-    assert elapsed < 20, elapsed
 
 
 def test_sequence_classifier_learns_contains_token_3_with_padding():

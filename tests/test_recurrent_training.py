@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 
 import layerkit as lk
+from helpers import train_adam as _train
 
 DT = np.float64
 
@@ -38,18 +39,6 @@ class Model:
     def zero_grad(self):
         for layer in self.layers.values():
             layer.zero_grad()
-
-
-def _train(model, step, *, steps, lr, max_norm=1.0):
-    """Adam with clipping every step; ``step()`` does forward + backward and returns the loss."""
-    opt = lk.Adam(model, lr=lr)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        losses.append(step())
-        lk.clip_grad_norm(model, max_norm)
-        opt.step()
-    return losses
 
 
 def test_lstm_learns_parity_many_to_one():
