@@ -437,7 +437,7 @@ def run_seq2seq(args) -> dict:
 
     task, batch, lr, clip, E, H, max_len, seed = "reverse", 128, 3e-3, 1.0, 32, 128, 8, 0
     steps = args.seq2seq_steps
-    Vs = D.DigitTask.VOCAB_SIZE
+    Vs, PAD = D.DigitTask.VOCAB_SIZE, D.DigitTask.PAD
     held_out = D.seq2seq_digits(200 if args.quick else 2000, task=task, max_len=max_len,
                                 seed=10**6 + seed)
 
@@ -486,25 +486,27 @@ def run_seq2seq(args) -> dict:
     def batch_at(step):
         b = D.seq2seq_digits(batch, task=task, max_len=max_len, seed=seed * 10**7 + step)
         tgt_in, tgt_out = b.target[:, :-1], b.target[:, 1:]
-        return b, tgt_in, tgt_out, tgt_out != b.PAD
+        return b, tgt_in, tgt_out
+
+    # the loss in both libraries: the mean over the non-PAD target positions
+    def torch_ce(logits, tgt_out):
+        return F.cross_entropy(logits.reshape(-1, Vs), torch.from_numpy(tgt_out).reshape(-1),
+                               ignore_index=PAD)
 
     # warm-up
-    b0, ti0, to0, m0 = batch_at(0)
-    w_lk, w_ce = Seq2Seq(Vs, Vs, hidden_size=H, embedding_dim=E, seed=99), lk.CrossEntropy()
-    z0 = w_lk.forward(b0.source, ti0, b0.source_lengths)
-    w_ce.forward(z0[m0], to0[m0])
-    d = np.zeros_like(z0)
-    d[m0] = w_ce.backward()
-    w_lk.backward(d)
+    b0, ti0, to0 = batch_at(0)
+    w_lk = Seq2Seq(Vs, Vs, hidden_size=H, embedding_dim=E, seed=99)
+    w_ce = lk.CrossEntropy(ignore_index=PAD)
+    w_ce.forward(w_lk.forward(b0.source, ti0, b0.source_lengths), to0)
+    w_lk.backward(w_ce.backward())
     seq2seq_accuracy(w_lk, held_out)
     w_t = TorchSeq2Seq()
-    F.cross_entropy(w_t(torch.from_numpy(b0.source), torch.from_numpy(ti0),
-                        torch.from_numpy(b0.source_lengths))[torch.from_numpy(m0)],
-                    torch.from_numpy(to0[m0])).backward()
+    torch_ce(w_t(torch.from_numpy(b0.source), torch.from_numpy(ti0),
+                 torch.from_numpy(b0.source_lengths)), to0).backward()
     warm_optimizers(w_lk, w_t)
 
     model = Seq2Seq(Vs, Vs, hidden_size=H, embedding_dim=E, seed=seed)
-    loss, opt = lk.CrossEntropy(), lk.Adam(model, lr=lr)
+    loss, opt = lk.CrossEntropy(ignore_index=PAD), lk.Adam(model, lr=lr)
     tmodel = TorchSeq2Seq()
     copy_weights(model.params, tmodel, rename)
     topt = torch_adam(tmodel, lr, opt)
@@ -515,24 +517,21 @@ def run_seq2seq(args) -> dict:
             - tmodel(torch.from_numpy(b0.source), torch.from_numpy(ti0),
                      torch.from_numpy(b0.source_lengths)).numpy())))
 
-    def lk_step(b, tgt_in, tgt_out, mask):
+    def lk_step(b, tgt_in, tgt_out):
         model.train()
         opt.zero_grad()
         logits = model.forward(b.source, tgt_in, b.source_lengths)
-        value = loss.forward(logits[mask], tgt_out[mask])
-        d = np.zeros_like(logits)
-        d[mask] = loss.backward()
-        model.backward(d)
+        value = loss.forward(logits, tgt_out)
+        model.backward(loss.backward())
         lk.clip_grad_norm(model, clip)
         opt.step()
         return value
 
-    def torch_step(b, tgt_in, tgt_out, mask):
+    def torch_step(b, tgt_in, tgt_out):
         topt.zero_grad(set_to_none=True)
         logits = tmodel(torch.from_numpy(b.source), torch.from_numpy(tgt_in),
                         torch.from_numpy(b.source_lengths))
-        m = torch.from_numpy(mask)
-        value = F.cross_entropy(logits[m], torch.from_numpy(tgt_out)[m])
+        value = torch_ce(logits, tgt_out)
         value.backward()
         nn.utils.clip_grad_norm_(tparams, clip)
         topt.step()

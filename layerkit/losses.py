@@ -8,6 +8,9 @@ overflow (``exp`` of very negative numbers underflows to 0, which is the correct
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from .validation import check_array, check_finite, one_of
@@ -37,7 +40,11 @@ class _Loss:
         self._cache = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+        return f"{type(self).__name__}(reduction={self.reduction!r}{self._extra_repr()})"
+
+    def _extra_repr(self) -> str:
+        """Further constructor arguments for ``repr``, each as ``", name=value"``."""
+        return ""
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
         return self.forward(pred, target)
@@ -57,8 +64,11 @@ class _Loss:
                              f"got {target[bad].flat[0]}")
 
     def _scale(self, pred: np.ndarray, count: int) -> float:
-        """The factor c with L = c Σ ℓ: 1/count ('mean'), 1 ('sum') or 1/N ('batchmean')."""
-        return {"mean": 1.0 / count, "sum": 1.0, "batchmean": 1.0 / pred.shape[0]}[self.reduction]
+        """The factor c with L = c Σ ℓ: 1/count ('mean'), 1 ('sum') or 1/N ('batchmean').
+        With count = 0 (every position ignored) 'mean' has nothing to average: c = 0, so the
+        gradient is 0; the loss's value is then the caller's to choose."""
+        mean = 1.0 / count if count else 0.0
+        return {"mean": mean, "sum": 1.0, "batchmean": 1.0 / pred.shape[0]}[self.reduction]
 
     def _finish(self, losses: np.ndarray, grad: np.ndarray, pred: np.ndarray, count: int) -> float:
         """Return c Σ ℓ; cache the unscaled gradient, c and pred's dtype for backward."""
@@ -83,12 +93,18 @@ class CrossEntropy(_Loss):
     Parameters
     ----------
     {reduction}
+    ignore_index : int or None, default None
+        A class-index target value that marks positions to leave out (PAD tokens, or −100 as
+        in PyTorch): they add 0 to the loss, get exactly 0 gradient and are not counted by
+        ``'mean'``. It may lie outside [0, K); any other index must still be in [0, K). Only
+        for class-index targets: with probabilities, ``forward`` raises ValueError.
 
     Shape
     -----
     pred : (N, K) or (N, T, K) logits z (any ``(N, ..., K)``), float32 or float64.
-    target : class indices of shape pred.shape[:-1] (any integer dtype, values in [0, K)), or
-        probabilities / one-hot of exactly pred.shape (float, values in [0, 1]).
+    target : class indices of shape pred.shape[:-1] (any integer dtype, values in [0, K), or
+        ignore_index), or probabilities / one-hot of exactly pred.shape (float, values in
+        [0, 1]).
 
     Notes
     -----
@@ -99,7 +115,27 @@ class CrossEntropy(_Loss):
 
     and the gradient is ∂L/∂z_k = c (p_k Σ_j t_j − t_k), i.e. c (softmax(z) − t) whenever
     the target sums to 1 (always for class indices).
+
+    With ignore_index, only the kept positions P = {positions with y ≠ ignore_index} enter:
+
+        L = c Σ_{P} ℓ,    c = 1/|P| ('mean'), 1 ('sum'), 1/N ('batchmean'),
+
+    and ∂L/∂z = 0 at every ignored position. This is the cross-entropy of the kept rows alone,
+    except that ``'batchmean'`` still divides by N = pred.shape[0]. If every position is
+    ignored, ``'sum'`` and ``'batchmean'`` give 0 and ``'mean'`` gives NaN (0/0, as PyTorch;
+    without a numpy warning), and the gradient is 0 everywhere in all three cases.
     """
+
+    def __init__(self, *, reduction: str = "mean", ignore_index: int | None = None):
+        super().__init__(reduction=reduction)
+        if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
+                                         or not isinstance(ignore_index, numbers.Integral)):
+            raise ValueError(f"{type(self).__name__}: ignore_index must be an integer or None, "
+                             f"got {ignore_index!r}")
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+
+    def _extra_repr(self) -> str:
+        return "" if self.ignore_index is None else f", ignore_index={self.ignore_index}"
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """Return L (a float) and keep what backward needs."""
@@ -116,13 +152,22 @@ class CrossEntropy(_Loss):
                 f"{who}: expected target of class indices with shape {tuple(pred.shape[:-1])} "
                 f"or of probabilities with shape {tuple(pred.shape)} (pred is "
                 f"{tuple(pred.shape)}), got {tuple(target.shape)}")
+        keep = None                          # None: every position counts
         if target.shape == pred.shape[:-1]:
             check_array(who, target, pred.shape[:-1], name="target (class indices)", kind="int")
             out = (target < 0) | (target >= K)
+            if self.ignore_index is not None:
+                keep = target != self.ignore_index
+                out &= keep
             if np.any(out):
                 raise ValueError(f"{who}: class index {target[out].flat[0]} is out of range "
                                  f"[0, K) with K = {K}")
         else:
+            if self.ignore_index is not None:
+                raise ValueError(
+                    f"{who}: ignore_index applies to class-index targets of shape "
+                    f"{tuple(pred.shape[:-1])}, got a target of probabilities of shape "
+                    f"{tuple(target.shape)}")
             check_array(who, target, pred.shape, name="target (probabilities)")
             self._check_probabilities(target)
         z = pred.astype(np.float64, copy=False)
@@ -131,16 +176,26 @@ class CrossEntropy(_Loss):
         s = np.sum(e, axis=-1, keepdims=True)
         logp = shifted - np.log(s)
         p = e / s
+        count = pred.size // K
         if target.shape == pred.shape[:-1]:  # t = one-hot(y): ℓ = −log p_y, grad p − one-hot
-            idx = target.astype(np.intp)[..., None]
+            # ignored positions may hold any integer: look up class 0 there, then drop them
+            y = target if keep is None else np.where(keep, target, 0)
+            idx = y.astype(np.intp)[..., None]
             losses = -np.take_along_axis(logp, idx, axis=-1)
             grad = p
             np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - 1.0, axis=-1)
+            if keep is not None:
+                losses = losses[keep]
+                grad[~keep] = 0.0
+                count = losses.size
         else:
             t = target.astype(np.float64, copy=False)
             losses = -np.sum(t * logp, axis=-1)
             grad = p * np.sum(t, axis=-1, keepdims=True) - t
-        return self._finish(losses, grad, pred, pred.size // K)
+        value = self._finish(losses, grad, pred, count)
+        if count == 0 and self.reduction == "mean":  # every position ignored: 0/0, as PyTorch
+            return math.nan
+        return value
 
 
 @_shared_doc

@@ -179,7 +179,7 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
     model = Seq2Seq(D.DigitTask.VOCAB_SIZE, D.DigitTask.VOCAB_SIZE, hidden_size=hidden_size,
                     embedding_dim=embedding_dim, seed=seed)
     held_out = D.seq2seq_digits(2000, task=task, max_len=max_len, seed=10**6 + seed)
-    loss, opt = CrossEntropy(), Adam(model, lr=lr)
+    loss, opt = CrossEntropy(ignore_index=D.DigitTask.PAD), Adam(model, lr=lr)
     history, accuracy, tokens = [], float("nan"), 0
     with blas_threads(threads):
         t0 = time.perf_counter()
@@ -187,19 +187,16 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
             batch = D.seq2seq_digits(batch_size, task=task, max_len=max_len,
                                      seed=seed * 10**7 + step)
             tgt_in, tgt_out = batch.target[:, :-1], batch.target[:, 1:]
-            mask = tgt_out != batch.PAD
             model.train()
             opt.zero_grad()
             logits = model.forward(batch.source, tgt_in, batch.source_lengths)
-            value = loss.forward(logits[mask], tgt_out[mask])
+            value = loss.forward(logits, tgt_out)      # mean over the non-PAD positions
             if not math.isfinite(value):
                 raise FloatingPointError(f"seq2seq: the loss is {value} at step {step}")
-            d = np.zeros_like(logits)
-            d[mask] = loss.backward()
-            model.backward(d)
+            model.backward(loss.backward())            # 0 at the PAD positions
             clip_grad_norm(model, 1.0)
             opt.step()
-            tokens += int(mask.sum())
+            tokens += int(np.count_nonzero(tgt_out != batch.PAD))
             if step % eval_every == 0 or step == steps:
                 model.eval()
                 accuracy = seq2seq_accuracy(model, held_out)

@@ -63,10 +63,16 @@ print("\nsource ids:\n", demo.source, "\ntarget ids:\n", demo.target)
 # During training the decoder is fed the *correct* previous token, not its own guess: its input
 # is `target[:, :-1]` (BOS, then the answer) and it must predict `target[:, 1:]` (the answer,
 # then EOS), every position in one forward pass. Positions after EOS are PAD; they are left
-# out of the loss (a mask), exactly as in the `layerkit train seq2seq` recipe:
+# out of the loss, exactly as in the `layerkit train seq2seq` recipe:
 #
 # $$L = -\frac{1}{\#\{(n, t): y_{n,t} \neq \text{PAD}\}}
 #       \sum_{(n, t):\, y_{n,t} \neq \text{PAD}} \log P(y_{n,t} \mid y_{n,<t}, x_n) .$$
+#
+# `CrossEntropy(ignore_index=DigitTask.PAD)` computes exactly this from the full `(N, T, 13)`
+# logits and the `(N, T)` targets (PyTorch's `ignore_index`): a position whose target is PAD
+# adds nothing to the sum, is not counted in the mean's denominator, and gets a gradient of
+# exactly 0, so no PAD position pulls on the model. Without it we would have to pick the kept
+# rows by hand, `logits[mask]`, and scatter their gradient back into an array of zeros.
 
 # %%
 tgt_in, tgt_out = demo.target[:, :-1], demo.target[:, 1:]
@@ -89,21 +95,18 @@ print("in the loss   :", (tgt_out[0] != DigitTask.PAD).astype(int))
 MAX_LEN, STEPS, BATCH = 6, 300, 128
 model = Seq2Seq(DigitTask.VOCAB_SIZE, DigitTask.VOCAB_SIZE, embedding_dim=32, hidden_size=128,
                 seed=0)
-loss, opt = lk.CrossEntropy(), lk.Adam(model, lr=3e-3)
+loss, opt = lk.CrossEntropy(ignore_index=DigitTask.PAD), lk.Adam(model, lr=3e-3)
 losses = []
 with threadpool_limits(1, user_api="blas"):
     t0 = time.perf_counter()
     for step in range(1, STEPS + 1):
         batch = seq2seq_digits(BATCH, max_len=MAX_LEN, seed=step)
         tgt_in, tgt_out = batch.target[:, :-1], batch.target[:, 1:]
-        mask = tgt_out != DigitTask.PAD
         model.train()
         opt.zero_grad()
         logits = model.forward(batch.source, tgt_in, batch.source_lengths)   # (N, T, 13)
-        losses.append(loss.forward(logits[mask], tgt_out[mask]))
-        dlogits = np.zeros_like(logits)
-        dlogits[mask] = loss.backward()                  # PAD positions get no gradient
-        model.backward(dlogits)
+        losses.append(loss.forward(logits, tgt_out))     # mean over the non-PAD positions
+        model.backward(loss.backward())                  # PAD positions get exactly 0
         lk.clip_grad_norm(model, 1.0)
         opt.step()
     train_seconds = time.perf_counter() - t0

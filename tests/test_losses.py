@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import layerkit as lk
-from helpers import torch_or_skip
+from helpers import assert_gradcheck, torch_or_skip
+from layerkit.gradcheck import LossAsLayer
 
 REDUCTIONS = ["mean", "sum", "batchmean"]
 LOSSES = {"CrossEntropy": lk.CrossEntropy, "MSE": lk.MSE, "BCEWithLogits": lk.BCEWithLogits}
@@ -103,7 +104,7 @@ def test_hand_worked_examples():
 
 
 # -- forward and backward against PyTorch -----------------------------------------------------
-def torch_loss(torch, kind, z, t, reduction):
+def torch_loss(torch, kind, z, t, reduction, ignore_index=-100):  # -100: PyTorch's default
     F = torch.nn.functional
     red = "sum" if reduction == "batchmean" else reduction
     if kind.startswith("ce"):
@@ -111,7 +112,8 @@ def torch_loss(torch, kind, z, t, reduction):
         if z.ndim == 3:  # PyTorch wants the classes on axis 1: (N, K, T)
             z = z.permute(0, 2, 1)
             tt = tt if t.ndim == 2 else tt.permute(0, 2, 1)
-        out = F.cross_entropy(z, tt.long() if kind == "ce_index" else tt, reduction=red)
+        out = F.cross_entropy(z, tt.long() if kind == "ce_index" else tt, reduction=red,
+                              ignore_index=ignore_index)
     elif kind == "mse":
         out = F.mse_loss(z, torch.from_numpy(t), reduction=red)
     else:
@@ -290,3 +292,148 @@ def test_mse_beyond_the_float_range_is_inf_without_warnings():
         g = loss.backward()            # 2 · 6e38 / 2 exceeds float32's 3.4e38
     assert value == pytest.approx(1.8e77, rel=1e-6)   # (6e38)² / 2 fits in float64
     assert g.dtype == np.float32 and g[0, 0] == np.inf and g[0, 1] == 0
+
+
+# -- CrossEntropy(ignore_index=...) -------------------------------------------------------------
+IGNORE_VALUES = [-100, 0, 3]           # PyTorch's default (outside [0, K)), a PAD id, another id
+IGNORE_SHAPES = [(6, 5), (3, 4, 5)]    # (N, K) and (N, T, K)
+
+
+def ignore_case(shape, ignore_index, seed, dtype=np.float64):
+    """(pred, target, keep): about 40 % of the positions hold ignore_index, at least one of
+    them and at least one kept; the kept ones hold the other classes."""
+    rng = np.random.default_rng(seed)
+    pred = (2 * rng.standard_normal(shape)).astype(dtype)
+    others = [k for k in range(shape[-1]) if k != ignore_index]
+    target = rng.choice(others, size=shape[:-1])
+    drop = rng.random(shape[:-1]) < 0.4
+    drop.flat[0], drop.flat[-1] = True, False
+    target[drop] = ignore_index
+    return pred, target, ~drop
+
+
+@pytest.mark.parametrize("ignore_index", IGNORE_VALUES)
+@pytest.mark.parametrize("shape", IGNORE_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ignore_index_matches_pytorch(ignore_index, shape, reduction):
+    torch = torch_or_skip()
+    pred, target, keep = ignore_case(shape, ignore_index, seed=4)
+    loss = lk.CrossEntropy(reduction=reduction, ignore_index=ignore_index)
+    value, grad = loss(pred, target), loss.backward()
+    z = torch.tensor(pred, requires_grad=True)
+    expected = torch_loss(torch, "ce_index", z, target, reduction, ignore_index=ignore_index)
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, z.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert np.all(grad[~keep] == 0) and np.all(grad[keep] != 0)
+
+
+@pytest.mark.parametrize("ignore_index", IGNORE_VALUES)
+@pytest.mark.parametrize("shape", IGNORE_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ignore_index_is_cross_entropy_of_the_kept_positions(ignore_index, shape, reduction,
+                                                             dtype):
+    pred, target, keep = ignore_case(shape, ignore_index, seed=5, dtype=dtype)
+    loss = lk.CrossEntropy(reduction=reduction, ignore_index=ignore_index)
+    value, grad = loss(pred, target), loss.backward()
+    assert type(value) is float and grad.shape == pred.shape and grad.dtype == dtype
+    # the plain loop over the kept rows: 'mean' divides by their number, 'batchmean' by N
+    kept_pred, kept_target = pred[keep], target[keep]
+    total = ref_cross_entropy(kept_pred.astype(np.float64), kept_target, "sum")
+    expected = total / {"mean": keep.sum(), "sum": 1, "batchmean": shape[0]}[reduction]
+    assert value == pytest.approx(expected, rel=1e-5 if dtype == np.float32 else 1e-12)
+    # the hand-written masked loss it replaces: CrossEntropy of the kept rows alone, the
+    # gradient scattered back and zeros elsewhere; 'mean' and 'sum' give the same numbers
+    plain = lk.CrossEntropy(reduction="sum" if reduction == "batchmean" else reduction)
+    plain_value, plain_grad = plain(kept_pred, kept_target), plain.backward()
+    if reduction == "batchmean":
+        assert value == pytest.approx(plain_value / shape[0], rel=1e-15)
+        np.testing.assert_allclose(grad[keep], plain_grad / dtype(shape[0]), rtol=1e-6)
+    else:
+        assert value == plain_value
+        np.testing.assert_array_equal(grad[keep], plain_grad)
+    np.testing.assert_array_equal(grad[~keep], 0)
+
+
+def test_ignore_index_that_never_occurs_changes_nothing():
+    _, pred, target, _ = make_case("ce_index", (3, 4, 5), np.random.default_rng(6))
+    for reduction in REDUCTIONS:
+        plain = lk.CrossEntropy(reduction=reduction)
+        masked = lk.CrossEntropy(reduction=reduction, ignore_index=-100)
+        assert masked(pred, target) == plain(pred, target)
+        np.testing.assert_array_equal(masked.backward(), plain.backward())
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 0])
+@pytest.mark.parametrize("shape", IGNORE_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ignore_index_gradcheck(ignore_index, shape, reduction):
+    pred, target, _ = ignore_case(shape, ignore_index, seed=7)
+    loss = lk.CrossEntropy(reduction=reduction, ignore_index=ignore_index)
+    assert_gradcheck(LossAsLayer(loss, target), pred)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64])
+def test_ignore_index_with_any_integer_dtype(dtype):
+    pred, target, keep = ignore_case((4, 3, 5), 0, seed=8)
+    expected = lk.CrossEntropy()(pred[keep], target[keep])
+    assert lk.CrossEntropy(ignore_index=0)(pred, target.astype(dtype)) == expected
+    # an ignore_index the dtype cannot hold matches no position: everything counts
+    assert lk.CrossEntropy(ignore_index=-100)(pred, target.astype(dtype)) \
+        == lk.CrossEntropy()(pred, target)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ignore_index_everything_ignored(reduction, dtype):
+    """No kept position: 'sum' and 'batchmean' are 0, 'mean' is NaN (0/0, as PyTorch), the
+    gradient is 0, and numpy warns about nothing."""
+    pred = np.random.default_rng(9).standard_normal((3, 2, 4)).astype(dtype)
+    loss = lk.CrossEntropy(reduction=reduction, ignore_index=-100)
+    with warnings.catch_warnings(), _strict():
+        value = loss(pred, np.full((3, 2), -100))
+        grad = loss.backward()
+    if reduction == "mean":
+        assert math.isnan(value)
+    else:
+        assert value == 0.0
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(grad, np.zeros_like(pred))
+
+
+def test_ignore_index_repr():
+    assert repr(lk.CrossEntropy(ignore_index=0)) == "CrossEntropy(reduction='mean', ignore_index=0)"
+    assert repr(lk.CrossEntropy(reduction="sum", ignore_index=np.int64(-100))) \
+        == "CrossEntropy(reduction='sum', ignore_index=-100)"
+    assert repr(lk.CrossEntropy(ignore_index=None)) == "CrossEntropy(reduction='mean')"
+
+
+@pytest.mark.parametrize("bad", [1.5, True, np.bool_(False), "0", 2.0])
+def test_ignore_index_must_be_an_integer(bad):
+    with pytest.raises(ValueError, match=rf"^CrossEntropy: ignore_index must be an integer or "
+                                         rf"None, got {re.escape(repr(bad))}$"):
+        lk.CrossEntropy(ignore_index=bad)
+
+
+def test_ignore_index_rejects_probability_targets():
+    t = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"^CrossEntropy\(reduction='mean', ignore_index=-100\): "
+                                         r"ignore_index applies to class-index targets of shape "
+                                         r"\(4,\), got a target of probabilities of shape "
+                                         r"\(4, 3\)"):
+        lk.CrossEntropy(ignore_index=-100)(Z, t)
+
+
+@pytest.mark.parametrize("ignore_index, target, bad", [
+    (-100, [0, -100, 3, 2], 3),
+    (-100, [-100, -1, 1, 2], -1),
+    (0, [0, -1, 0, 2], -1),           # an ignore_index inside [0, K) keeps the check for others
+    (2, [2, 2, 2, 5], 5),
+])
+def test_ignore_index_other_out_of_range_indices_still_raise(ignore_index, target, bad):
+    loss = lk.CrossEntropy(ignore_index=ignore_index)
+    with pytest.raises(ValueError, match=rf"^CrossEntropy\(reduction='mean', "
+                                         rf"ignore_index={ignore_index}\): class index {bad} "
+                                         r"is out of range \[0, K\) with K = 3"):
+        loss(Z, np.array(target))
