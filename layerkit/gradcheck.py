@@ -39,6 +39,12 @@ named pattern from :mod:`layerkit.diagnosis` (sign flipped, scaled by k, transpo
 the layer as a whole is checked for a backward that is not linear in dy (it ignores dy), for a
 forward that is not deterministic or modifies its input, and for gradients of the wrong shape.
 
+A layer with ``needs_input_grad = False`` (allowed to skip ∂L/∂x and return None) is checked
+with the flag set to True, input gradient included, and the flag is restored afterwards (also
+on an exception). One more ``backward(δ)`` with the flag False must then accumulate parameter
+gradients bit-identical to those with True and return None (or, for a layer that ignores the
+flag, gradients of the inputs' shapes); anything else is a contract problem.
+
 float32 layers are checked with ``dtype=np.float32``: the same scheme, with a larger step and
 tolerance (defaults in ``DEFAULTS``) because float32 carries 7 digits, not 16.
 """
@@ -339,6 +345,21 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
             raise ContractError(f"{name}: the gradient check runs in {dtype}, but params[{k!r}] is "
                             f"{np.asarray(p).dtype}; build the layer with dtype=np.{dtype} "
                             f"(or call layer.astype(np.{dtype}))")
+    skips = not getattr(layer, "needs_input_grad", True)
+    if skips:
+        layer.needs_input_grad = True
+    try:
+        return _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions,
+                          forward_kwargs, dtype, skips)
+    finally:
+        if skips:
+            layer.needs_input_grad = False
+
+
+def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, forward_kwargs,
+               dtype, skips) -> GradcheckReport:
+    """The body of :func:`gradcheck` on a validated layer whose flag is True; ``skips``: also
+    check backward with needs_input_grad = False."""
     is_float = lambda v: isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
     kwargs = {k: np.array(v, dtype=dtype) if is_float(v) else v
               for k, v in (forward_kwargs or {}).items()}
@@ -429,6 +450,9 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
     targets = analytic_gradients(1.0)
     if doubled is None or targets is None:
         return report
+    if skips:
+        _check_skip(report, layer, run, [d.astype(dtype) for d in dys], targets,
+                    [inputs[i].shape for i in float_pos])
     not_linear = _check_linear_in_dy(report, targets, doubled)
     for label, arr, analytic in targets:
         check = _check_tensor(label, arr, analytic, run, dys, y0, eps, tol, rng,
@@ -437,6 +461,38 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
             check.pattern, check.diagnosis = not_linear.get(label) or diagnose(check, analytic, tol)
         report.tensors.append(check)
     return report
+
+
+def _check_skip(report, layer, run, dys, targets, x_shapes) -> None:
+    """backward(δ) with needs_input_grad = False must accumulate parameter gradients
+    bit-identical to those in ``targets`` (from backward(δ) with True) and return None, or
+    arrays of the input shapes ``x_shapes`` (a layer that ignores the flag)."""
+    layer.needs_input_grad = False
+    try:
+        _zero_grad(layer)
+        run()
+        dx = layer.backward(*dys)
+    finally:
+        layer.needs_input_grad = True
+    if dx is not None:
+        got = _as_tuple(dx)
+        if len(got) < len(x_shapes) or any(not isinstance(g, np.ndarray) or g.shape != s
+                                           for g, s in zip(got, x_shapes)):
+            shapes = ", ".join(str(np.shape(g)) for g in got)
+            report.problems.append(Problem(
+                "wrong shape", f"with needs_input_grad = False backward returned {shapes}: it "
+                f"must return None (the input gradient skipped) or the input gradient(s) of "
+                f"shape {', '.join(map(str, x_shapes))}"))
+    n = len(layer.params)
+    expected = {k: g for k, (_, _, g) in zip(layer.params, targets[len(targets) - n:])}
+    differ = [k for k, g in expected.items()
+              if not np.array_equal(np.asarray(layer.grads[k], dtype=np.float64), g,
+                                    equal_nan=True)]
+    if differ:
+        report.problems.append(Problem(
+            "skip changes grads", f"with needs_input_grad = False backward accumulated other "
+            f"gradients for {', '.join(differ)} than with True: skipping ∂L/∂x must leave every "
+            "parameter gradient exactly as it is (compute them before returning None)"))
 
 
 def _check_linear_in_dy(report, targets, doubled) -> dict:

@@ -8,6 +8,10 @@ Contract
   ``grads[k]``; ``zero_grad()`` resets the accumulators.
 - ``train()`` / ``eval()`` switch behaviour of stochastic or batch-statistics layers.
 - ``backward`` before ``forward`` raises ``RuntimeError``.
+- ``needs_input_grad`` (True by default): when False, ``backward(dy)`` still accumulates every
+  ``grads[k]`` exactly as with True, but may skip ∂⟨y, dy⟩/∂x and return None — for the first
+  layer of a network, whose input is data. A layer that does not implement the skip ignores the
+  flag and returns dx as always; a layer whose input has no gradient (integer ids) returns None.
 
 Nothing numeric lives here; layers implement the math.
 """
@@ -25,7 +29,15 @@ class Layer:
     Subclasses implement ``forward`` and ``backward`` and describe their hyperparameters in
     ``extra_repr``. Parameters are registered with ``add_param`` so that ``grads`` always mirrors
     ``params``.
+
+    Attributes
+    ----------
+    needs_input_grad : bool, default True
+        False allows ``backward`` to skip ∂L/∂x and return None (the parameter gradients are
+        unchanged); set it on an instance, e.g. ``conv.needs_input_grad = False``.
     """
+
+    needs_input_grad: bool = True
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}

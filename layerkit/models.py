@@ -204,6 +204,11 @@ def lenet5(*, num_classes: int = 10, in_channels: int = 1, dtype=np.float32, see
     ``"0.bias"``, ``"3.weight"``, ``"7.weight"``, ``"9.weight"``, ``"11.weight"`` (+ biases),
     so a PyTorch ``state_dict`` copies over by name.
 
+    The first Conv2D has ``needs_input_grad = False``: the input is data, so ``backward``
+    accumulates every parameter gradient but skips ∂L/∂x and returns None. Set
+    ``net.needs_input_grad = True`` for ``backward`` to return ∂L/∂x of shape x.shape (saliency
+    maps, adversarial examples).
+
     Recipe (issue 7: >= 96.5 % on the MNIST-5k test split), as ``layerkit train lenet`` runs it:
     ``load_mnist5k()``, :func:`layerkit.train.fit` with Adam lr 1e-3, batch 64, 20 epochs,
     seed 0, no augmentation, no clipping. benchmarks/train_vs_torch.py (1 thread, 2026-11-23):
@@ -224,6 +229,7 @@ def lenet5(*, num_classes: int = 10, in_channels: int = 1, dtype=np.float32, see
         Linear(120, 84, dtype=dt, seed=s(3)), ReLU(),
         Linear(84, num_classes, dtype=dt, seed=s(4)),
     )
+    net.needs_input_grad = False            # the first Conv2D's: ∂L/∂x of the data is not needed
     net.builder_name = "lenet5"
     net._record(num_classes=num_classes, in_channels=in_channels, dtype=dt, seed=seed)
     return net
@@ -239,6 +245,9 @@ def vgg_small(*, num_classes: int = 10, in_channels: int = 1, channels=(16, 32),
     -----
     x : (N, C, input_size, input_size) -> logits (N, K). Default: 28 -> 14 -> 7,
     Linear(32·7·7 = 1568, 128).
+
+    As in :func:`lenet5`, the first Conv2D has ``needs_input_grad = False``: ``backward``
+    returns None; after ``net.needs_input_grad = True`` it returns ∂L/∂x.
     """
     who = "vgg_small"
     num_classes = positive_int(who, "num_classes", num_classes)
@@ -267,6 +276,7 @@ def vgg_small(*, num_classes: int = 10, in_channels: int = 1, channels=(16, 32),
     layers += [Flatten(), Linear(c_in * side * side, hidden, dtype=dt, seed=_sub_seed(seed, k)),
                ReLU(), Linear(hidden, num_classes, dtype=dt, seed=_sub_seed(seed, k + 1))]
     net = ImageClassifier(*layers)
+    net.needs_input_grad = False            # the first Conv2D's: ∂L/∂x of the data is not needed
     net.builder_name = "vgg_small"
     net._record(num_classes=num_classes, in_channels=in_channels, channels=channels,
                 hidden=hidden, input_size=input_size, dtype=dt, seed=seed)

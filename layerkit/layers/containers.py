@@ -17,6 +17,18 @@ def check_child(owner: str, what: str, layer) -> None:
                         f"it has no {', '.join(missing)}")
 
 
+def require_dx(owner: str, what: str, layer, dx):
+    """Return ``dx``, the input gradient ``what`` (e.g. ``"layer 2"``) of container ``owner``
+    returned; raise RuntimeError if it is None (the child skipped it: needs_input_grad=False)."""
+    if dx is None:
+        raise RuntimeError(
+            f"{owner}: {what} ({' '.join(repr(layer).split())}) returned None from backward, "
+            f"but {owner} needs its input gradient; only the first layer of a Sequential may "
+            f"skip its input gradient (needs_input_grad=False): set needs_input_grad = True "
+            f"on {what}")
+    return dx
+
+
 def _indented(label: str, layer) -> str:
     """One child's line in a container's multi-line repr."""
     return f"  ({label}): " + repr(layer).replace("\n", "\n  ")
@@ -106,6 +118,10 @@ class Sequential(_LayerList):
     A child whose forward returns a tuple (RNN, LSTM, GRU return ``(y, h_T[, c_T])``) passes only
     y to the next layer; its final states start no gradient (``backward(δ)`` with dh_T = None),
     so stacks such as ``Sequential(Embedding(...), LSTM(...), LSTM(...), Linear(...))`` work.
+
+    The first layer may return None from backward (``needs_input_grad = False``: ∂L/∂x of the
+    data is not needed), and then so does the Sequential; ``net.needs_input_grad`` reads and
+    sets the first layer's flag. Any other layer returning None raises RuntimeError.
     """
 
     def __init__(self, *layers):
@@ -118,6 +134,15 @@ class Sequential(_LayerList):
         self.training = True
         self._cache = None
 
+    @property
+    def needs_input_grad(self) -> bool:
+        """The first layer's flag: False lets backward skip ∂L/∂x and return None."""
+        return bool(getattr(self.layers[0], "needs_input_grad", True)) if self.layers else True
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value: bool) -> None:
+        if self.layers:             # an empty Sequential returns dy: nothing to skip
+            self.layers[0].needs_input_grad = bool(value)
 
     def forward(self, x):
         for layer in self.layers:
@@ -129,10 +154,11 @@ class Sequential(_LayerList):
 
     def backward(self, dy):
         self.saved()
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy = self.layers[i].backward(dy)
+            if i > 0:
+                require_dx("Sequential", f"layer {i}", self.layers[i], dy)
         return dy
-
 
     def append(self, layer) -> "Sequential":
         self.layers.append(layer)
@@ -226,7 +252,8 @@ class Residual(_Container):
     -----
     Both branches receive the same upstream gradient δ and their input gradients add up:
     ∂L/∂x = F.backward(δ) + P.backward(δ), or F.backward(δ) + δ without a projection. Each child
-    accumulates its own parameter gradients.
+    accumulates its own parameter gradients; a child returning None (needs_input_grad=False)
+    raises RuntimeError.
     """
 
     def __init__(self, block, projection=None):
@@ -261,8 +288,9 @@ class Residual(_Container):
 
     def backward(self, dy):
         shape, dtype = self.saved()
-        dx = self.block.backward(dy)
-        dshort = dy if self.projection is None else self.projection.backward(dy)
+        dx = require_dx("Residual", "block", self.block, self.block.backward(dy))
+        dshort = dy if self.projection is None else require_dx(
+            "Residual", "projection", self.projection, self.projection.backward(dy))
         return (dx + dshort).astype(dtype, copy=False)
 
     def __repr__(self) -> str:
@@ -292,7 +320,8 @@ class Concat(_LayerList):
     Notes
     -----
     δ = ∂L/∂y is split along ``axis`` into the pieces δ_k matching each block's output, and the
-    input gradients add up: ∂L/∂x = Σ_k b_k.backward(δ_k).
+    input gradients add up: ∂L/∂x = Σ_k b_k.backward(δ_k); a block returning None
+    (needs_input_grad=False) raises RuntimeError.
     """
 
     def __init__(self, *blocks, axis: int = 1):
@@ -338,8 +367,9 @@ class Concat(_LayerList):
                              f"got {got}")
         pieces = np.split(dy, np.cumsum(sizes)[:-1], axis=ax)
         dx = None
-        for block, piece in zip(self.layers, pieces):
+        for k, (block, piece) in enumerate(zip(self.layers, pieces)):
             d = block.backward(np.ascontiguousarray(piece))
+            require_dx("Concat", f"block {k}", block, d)
             dx = d if dx is None else dx + d
         return np.asarray(dx).astype(dtype, copy=False)
 

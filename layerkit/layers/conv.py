@@ -80,7 +80,8 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     and adds the bias. Backward, with δ in the same (O, N·∏W_out) layout: ∂L/∂W₂ = δ colsᵀ (one
     GEMM over the batch), dcols = W₂ᵀ δ, and col2im scatter-adds dcols back onto the padded x
     (the full convolution above), whose padding is then cut off. The columns are the cache kept
-    for backward.
+    for backward. With ``needs_input_grad = False`` (the first layer of a network) backward
+    accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no col2im.
     """
 
 
@@ -219,7 +220,7 @@ class ConvND(_Buffers, Layer):
         self._cache = (cols, x.shape, out_spatial)
         return y.reshape((n, self.out_channels) + out_spatial)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cols, x_shape, out_spatial = self.saved()
         n, g = x_shape[0], self.geometry
         self.check_dy(dy, (n, self.out_channels) + out_spatial)
@@ -233,6 +234,8 @@ class ConvND(_Buffers, Layer):
         # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch, (O, N·P) @ (N·P, R)
         dw = np.matmul(d2, cols.reshape(rows, n * positions).T)
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
+        if not self.needs_input_grad:
+            return None
         # ∂L/∂x: dcols = W₂ᵀ δ, then col2im (the full convolution of δ with the kernels)
         w2 = self.params["weight"].reshape(self.out_channels, rows).astype(dt, copy=False)
         dcols = self._buffer("_dcols", (rows, n * positions), dt)

@@ -35,7 +35,8 @@ class Linear(Layer):
     Notes
     -----
     With every leading axis flattened into rows (x: (M, D), δ = ∂L/∂y: (M, O)):
-    ∂L/∂x = δ W,  ∂L/∂W = δᵀ x,  ∂L/∂b = Σ_rows δ.
+    ∂L/∂x = δ W,  ∂L/∂W = δᵀ x,  ∂L/∂b = Σ_rows δ. With ``needs_input_grad = False``
+    backward accumulates ∂L/∂W and ∂L/∂b only and returns None (no δ W product).
     """
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
@@ -62,7 +63,7 @@ class Linear(Layer):
         self._cache = x
         return y.astype(x.dtype, copy=False)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x = self.saved()
         self.check_dy(dy, x.shape[:-1] + (self.out_features,))
         x2 = x.reshape(-1, self.in_features)
@@ -70,6 +71,8 @@ class Linear(Layer):
         self.grads["weight"] += dy2.T @ x2
         if self.bias:
             self.grads["bias"] += dy2.sum(axis=0)
+        if not self.needs_input_grad:
+            return None
         return (dy @ self.params["weight"]).astype(x.dtype, copy=False)
 
 
