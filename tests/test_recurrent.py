@@ -216,6 +216,34 @@ def test_against_torch(kind, dtype, rtol, atol):
                                    atol=atol * 10, err_msg=k)
 
 
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_float32_matches_float64(kind):
+    """float32 runs its own code path (the rational tanh of kernels/tanh.py, vectorised loops:
+    H = 37 exercises both the vector body and the remainder); the float64 layer with the same
+    weights is the reference, to float32 precision."""
+    rng = np.random.default_rng(12)
+    n, t, d, h = 5, 7, 6, 37
+    ref = _layer(kind, d, h, scale=0.3)
+    low = _layer(kind, d, h, scale=0.3, dtype=np.float32)
+    for k, p in ref.params.items():
+        low.params[k][...] = p                # the float64 layer's weights, rounded
+        p[...] = low.params[k]                # and the reference uses exactly those
+    x = rng.standard_normal((n, t, d))
+    lens = np.array([7, 3, 1, 7, 5])
+    states = _states(kind, rng, n, h)
+    outs64 = _run(ref, x, lengths=lens, **states)
+    outs32 = _run(low, x.astype(np.float32), lengths=lens,
+                  **{k: v.astype(np.float32) for k, v in states.items()})
+    dy = rng.standard_normal(outs64[0].shape)
+    dx64, dx32 = ref.backward(dy), low.backward(dy.astype(np.float32))
+    for a32, a64 in [*zip(outs32, outs64), (dx32, dx64), (low.dh0, ref.dh0)]:
+        if a64 is not None:
+            assert a32.dtype == np.float32
+            np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-5)
+    for k, g in ref.grads.items():
+        np.testing.assert_allclose(low.grads[k], g, rtol=1e-4, atol=1e-4, err_msg=k)
+
+
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
 def test_torch_last_step_and_default_state(kind):
     """return_sequences=False gives PyTorch's last output; h0=None is a zero state."""

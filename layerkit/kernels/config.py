@@ -2,6 +2,9 @@
 
 ``cache=True`` so a second run does not compile again; ``fastmath`` off (it breaks float64
 gradient checks); ``parallel`` chosen per kernel by passing ``parallel=True`` to :func:`jit`.
+``error_model="numpy"`` (division by zero gives inf/NaN instead of raising) only for kernels whose
+divisions cannot be by zero and must vectorise: the Python error model's zero check on every
+division keeps LLVM from vectorising the loop (kernels/tanh.py).
 Setting ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python (for coverage).
 """
 
@@ -11,6 +14,6 @@ CACHE = True
 FASTMATH = False
 
 
-def jit(*, parallel: bool = False):
+def jit(*, parallel: bool = False, error_model: str = "python"):
     """``numba.njit`` with the project's settings."""
-    return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel)
+    return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, error_model=error_model)

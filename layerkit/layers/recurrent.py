@@ -15,9 +15,8 @@ import math
 import numpy as np
 
 from .. import init
-from ..kernels.recurrent import (carry_state, gru_step_backward, gru_step_forward,
-                                 gru_step_output, lstm_step_backward, lstm_step_forward,
-                                 lstm_step_output, rnn_step_backward)
+from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_backward,
+                                 lstm_step_forward, rnn_step_backward, rnn_step_forward)
 from ..layer import Layer
 from ..threads import blas_threads
 from .containers import _Container
@@ -90,10 +89,10 @@ _DOC = r"""{title}
     ∂L/∂h_t (and ∂L/∂c_t) unchanged to step t − 1.
 
     Implementation: X W_ihᵀ for all steps is one BLAS product; the loop over t does one numpy
-    product h_{{t−1}} W_hhᵀ, one ``np.tanh`` over the gate block (sigmoid gates as
-    σ(a) = (1 + tanh(a/2)) / 2, with their weight rows halved) and fused numba kernels for the
-    rest of the gate math. The cache (overwritten by each
-    forward) holds stacked (T, N, ·) arrays: activated gates and states.
+    product h_{{t−1}} W_hhᵀ and one fused numba kernel for all the elementwise gate math of the
+    step (σ(a) = (1 + tanh(a/2)) / 2; for float32 a vectorised tanh accurate to float32, see
+    layerkit/kernels/tanh.py). The cache (overwritten by each forward) holds stacked (T, N, ·)
+    arrays: activated gates and states.
     """
 
 _RNN_EQ = r"""        h_t = f(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),        f = tanh or ReLU."""
@@ -139,14 +138,6 @@ def _doc(title, equations, bptt, G, gates, *, lstm=False, extra_params=""):
         c0_shape=", c0" if lstm else "", c_T=", c_T" if lstm else "",
         c_T_tbptt=" (and c_T)" if lstm else "", c0_tbptt=" (and ``c0``)" if lstm else "",
         bwd_args="dy, dh_T=None, dc_T=None" if lstm else "dy, dh_T=None")
-
-
-def _half_rows(dt, hidden, blocks, n_gates):
-    """(G·H,) scale: 0.5 on the gate blocks computed as σ(a) = (1 + tanh(a/2)) / 2, else 1."""
-    s = np.ones(n_gates * hidden, dtype=dt)
-    for b in blocks:
-        s[b * hidden:(b + 1) * hidden] = 0.5
-    return s
 
 
 class _Recurrent(Layer):
@@ -300,17 +291,10 @@ class RNN(_Recurrent):
         hs[0] = states["h0"]
         w_hh_t = w_hh.T
         relu = self.nonlinearity == "relu"
-        padded = bool(np.any(lens < steps))
         with blas_threads(1):          # small per-step products: see layerkit.threads
             for t in range(steps):
-                h = np.matmul(hs[t], w_hh_t, out=hs[t + 1])
-                h += pre[t]
-                if relu:
-                    np.maximum(h, 0, out=h)
-                else:
-                    np.tanh(h, out=h)
-                if padded:
-                    carry_state(hs[t], h, t, lens)
+                np.matmul(hs[t], w_hh_t, out=hs[t + 1])
+                rnn_step_forward(pre[t], hs[t], hs[t + 1], t, lens, relu)
         self._cache = (xt, hs, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -357,23 +341,18 @@ class LSTM(_Recurrent):
         dt = x.dtype
         w_ih, w_hh, b_ih, b_hh = self._weights(dt)
         H = self.hidden_size
-        half = _half_rows(dt, H, (0, 1, 3), 4)           # σ(a) = (1 + tanh(a/2)) / 2 for i, f, o
-        xt, gates = self._project(x, w_ih * half[:, None], (b_ih + b_hh) * half)
+        xt, gates = self._project(x, w_ih, b_ih + b_hh)
         steps, n, _ = gates.shape
         hs = np.empty((steps + 1, n, H), dtype=dt)
         cs = np.empty((steps + 1, n, H), dtype=dt)
         tcs = np.empty((steps, n, H), dtype=dt)
         hs[0], cs[0] = states["h0"], states["c0"]
         hh = np.empty((n, 4 * H), dtype=dt)
-        w_hh_t = (w_hh * half[:, None]).T
+        w_hh_t = w_hh.T
         with blas_threads(1):          # small per-step products: see layerkit.threads
             for t in range(steps):
-                a = gates[t]
-                a += np.matmul(hs[t], w_hh_t, out=hh)
-                np.tanh(a, out=a)
-                lstm_step_forward(a, cs[t], cs[t + 1], t, lens)
-                np.tanh(cs[t + 1], out=tcs[t])
-                lstm_step_output(a, tcs[t], hs[t], hs[t + 1], t, lens)
+                np.matmul(hs[t], w_hh_t, out=hh)
+                lstm_step_forward(gates[t], hh, cs[t], cs[t + 1], tcs[t], hs[t], hs[t + 1], t, lens)
         self._cache = (xt, hs, cs, tcs, gates, lens)
         return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
 
@@ -406,25 +385,18 @@ class GRU(_Recurrent):
         w_ih, w_hh, b_ih, b_hh = self._weights(dt)
         folded = b_ih.copy()
         folded[:2 * H] += b_hh[:2 * H]          # b_hr, b_hz add directly; b_hn stays inside r ⊙ (.)
-        half = _half_rows(dt, H, (0, 1), 3)     # σ(a) = (1 + tanh(a/2)) / 2 for r, z
-        xt, gates = self._project(x, w_ih * half[:, None], folded * half)
+        xt, gates = self._project(x, w_ih, folded)
         b_hn = np.ascontiguousarray(b_hh[2 * H:])
         steps, n, _ = gates.shape
         hs = np.empty((steps + 1, n, H), dtype=dt)
         hns = np.empty((steps, n, H), dtype=dt)
         hs[0] = states["h0"]
         hh = np.empty((n, 3 * H), dtype=dt)
-        w_hh_t = (w_hh * half[:, None]).T
+        w_hh_t = w_hh.T
         with blas_threads(1):          # small per-step products: see layerkit.threads
             for t in range(steps):
-                a = gates[t]
                 np.matmul(hs[t], w_hh_t, out=hh)
-                rz = a[:, :2 * H]
-                rz += hh[:, :2 * H]
-                np.tanh(rz, out=rz)
-                gru_step_forward(a, hh, b_hn, hns[t], t, lens)
-                np.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
-                gru_step_output(a, hs[t], hs[t + 1], t, lens)
+                gru_step_forward(gates[t], hh, b_hn, hns[t], hs[t], hs[t + 1], t, lens)
         self._cache = (xt, hs, hns, gates, lens)
         return self._output(hs, lens), hs[-1].copy()
 
