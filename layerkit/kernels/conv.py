@@ -107,11 +107,21 @@ def im2col_parallel(xp, cols, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, d
 
 
 @jit()
+def _zero_rows(a):
+    """a[...] = 0 for a 2-D array. (Explicit loops: numba compiles slice assignment through its
+    general broadcasting code, which costs seconds of compile time per kernel.)"""
+    for i in range(a.shape[0]):
+        row = a[i]
+        for j in range(row.shape[0]):
+            row[j] = 0
+
+
+@jit()
 def _col2im_channel_s1(cols, dxp, c, out_h, out_w, kh, kw):
     """:func:`_col2im_channel` for 1-D/2-D (D = 1), stride = dilation = 1."""
     for n in range(dxp.shape[0]):
         dst = dxp[n, c, 0]
-        dst[:] = 0
+        _zero_rows(dst)
         for jh in range(kh):
             for jw in range(kw):
                 src = cols[(c * kh + jh) * kw + jw, n]
@@ -128,7 +138,8 @@ def _col2im_channel(cols, dxp, c, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, d
         _col2im_channel_s1(cols, dxp, c, out_h, out_w, kh, kw)
         return
     for n in range(dxp.shape[0]):
-        dxp[n, c] = 0
+        for d in range(dxp.shape[2]):
+            _zero_rows(dxp[n, c, d])
         for jd in range(kd):
             for jh in range(kh):
                 for jw in range(kw):

@@ -40,6 +40,22 @@ from .config import jit
 from .tanh import sigmoid, tanh
 
 
+# -- shared ---------------------------------------------------------------------------------------
+# Explicit loops rather than ``row[:] = other``: numba compiles slice assignment through its
+# general broadcasting code, which made a step kernel take seconds to compile.
+
+@jit()
+def _copy(src, dst):
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@jit()
+def _zero(dst):
+    for j in range(dst.shape[0]):
+        dst[j] = 0.0
+
+
 # -- Elman RNN ------------------------------------------------------------------------------------
 
 @jit(error_model="numpy")
@@ -50,7 +66,7 @@ def rnn_step_forward(pre, h_prev, h_out, t, lengths, relu):
     for n in range(n_batch):
         out = h_out[n]
         if t >= lengths[n]:
-            out[:] = h_prev[n]
+            _copy(h_prev[n], out)
             continue
         a_n = pre[n]
         for j in range(hidden):
@@ -68,7 +84,7 @@ def rnn_step_backward(dh, dy, h_t, delta, t, lengths, relu, use_dy):
     for n in range(n_batch):
         dh_n, d_n = dh[n], delta[n]
         if t >= lengths[n]:
-            d_n[:] = 0.0                   # dh_n carries ∂L/∂h_t unchanged
+            _zero(d_n)                     # dh_n carries ∂L/∂h_t unchanged
             continue
         dy_n = dy[t, n] if use_dy else dh_n
         h_n = h_t[n]
@@ -94,9 +110,9 @@ def lstm_step_forward(gates, hh, c_prev, c_out, tc_out, h_prev, h_out, t, length
     H = hidden
     for n in range(n_batch):
         if t >= lengths[n]:
-            c_out[n] = c_prev[n]
-            tc_out[n] = 0.0
-            h_out[n] = h_prev[n]
+            _copy(c_prev[n], c_out[n])
+            _zero(tc_out[n])
+            _copy(h_prev[n], h_out[n])
             continue
         a_i, a_f, a_g, a_o = gates[n, :H], gates[n, H:2 * H], gates[n, 2 * H:3 * H], gates[n, 3 * H:]
         r_i, r_f, r_g, r_o = hh[n, :H], hh[n, H:2 * H], hh[n, 2 * H:3 * H], hh[n, 3 * H:]
@@ -121,7 +137,7 @@ def lstm_step_backward(dh, dc, dy, gates, c_prev, tc, delta, t, lengths, use_dy)
         dh_n, dc_n = dh[n], dc[n]
         d_i, d_f, d_g, d_o = delta[n, :H], delta[n, H:2 * H], delta[n, 2 * H:3 * H], delta[n, 3 * H:]
         if t >= lengths[n]:
-            delta[n] = 0.0                 # dh_n and dc_n carry their values unchanged
+            _zero(delta[n])                # dh_n and dc_n carry their values unchanged
             continue
         g_i, g_f, g_g, g_o = gates[n, :H], gates[n, H:2 * H], gates[n, 2 * H:3 * H], gates[n, 3 * H:]
         cp, tc_n = c_prev[n], tc[n]
@@ -151,8 +167,8 @@ def gru_step_forward(gates, hh, b_hn, hn_out, h_prev, h_out, t, lengths):
     H = hidden
     for n in range(n_batch):
         if t >= lengths[n]:
-            hn_out[n] = 0.0
-            h_out[n] = h_prev[n]
+            _zero(hn_out[n])
+            _copy(h_prev[n], h_out[n])
             continue
         a_r, a_z, a_n = gates[n, :H], gates[n, H:2 * H], gates[n, 2 * H:]
         r_r, r_z, r_n = hh[n, :H], hh[n, H:2 * H], hh[n, 2 * H:]
@@ -175,8 +191,8 @@ def gru_step_backward(dh, dy, gates, hn, h_prev, dx, dhh, t, lengths, use_dy):
     for n in range(n_batch):
         dh_n = dh[n]
         if t >= lengths[n]:
-            dx[n] = 0.0
-            dhh[n] = 0.0
+            _zero(dx[n])
+            _zero(dhh[n])
             continue
         x_r, x_z, x_n = dx[n, :H], dx[n, H:2 * H], dx[n, 2 * H:]
         h_r, h_z, h_n = dhh[n, :H], dhh[n, H:2 * H], dhh[n, 2 * H:]
