@@ -42,3 +42,59 @@ def test_recurrent_time_loop_runs_on_one_blas_thread(monkeypatch):
         monkeypatch.undo()
         assert set(_blas_threads_now()) == {2}                   # restored after the loop
     assert len(seen) == 5 and all(set(s) == {1} for s in seen)     # the 5 per-step products
+
+
+# -- batch blocks: the time loop split over threads by rows -----------------------------------------
+
+@pytest.mark.parametrize("n, threads, row_work, expect", [
+    (64, 2, 4 * 256 * 256, [(0, 32), (32, 64)]),        # large LSTM: two blocks
+    (64, 1, 4 * 256 * 256, [(0, 64)]),                  # one thread: one block
+    (32, 2, 4 * 128 * 128, [(0, 32)]),                  # 2.1 M multiply-adds per step: too little
+    (12, 2, 10 ** 9, [(0, 12)]),                        # fewer than 2 × MIN_ROWS rows
+    (50, 3, 10 ** 9, [(0, 16), (16, 33), (33, 50)]),
+])
+def test_batch_blocks(monkeypatch, n, threads, row_work, expect):
+    monkeypatch.setattr(lk.threads, "_threads", lambda: threads)
+    assert lk.threads.batch_blocks(n, row_work) == expect
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocks_give_the_serial_results(monkeypatch, kind, dtype):
+    """The same layer, inputs and lengths run as one block and as three row blocks in threads
+    (each with its own BLAS calls on row slices): outputs, final states, input, state and
+    parameter gradients agree to a few rounding errors."""
+    cls, extra = {"rnn_tanh": (lk.RNN, {}), "rnn_relu": (lk.RNN, {"nonlinearity": "relu"}),
+                  "lstm": (lk.LSTM, {}), "gru": (lk.GRU, {})}[kind]
+    rng = np.random.default_rng(3)
+    n, t, d, h = 27, 6, 5, 11
+    x = rng.standard_normal((n, t, d)).astype(dtype)
+    lens = rng.integers(1, t + 1, n)
+    dy = rng.standard_normal((n, t, h)).astype(dtype)
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(lk.threads, "_threads", lambda: threads)
+        monkeypatch.setattr(lk.threads, "MIN_ROWS", 1)
+        monkeypatch.setattr(lk.threads, "MIN_STEP_WORK", 1)
+        assert len(lk.threads.batch_blocks(n, 1)) == threads
+        layer = cls(d, h, dtype=dtype, seed=0, **extra)
+        outs = layer.forward(x, lengths=lens)
+        dx = layer.backward(dy)
+        results.append([*outs, dx, layer.dh0, *(layer.grads[k] for k in sorted(layer.grads))])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for serial, blocked in zip(*results):
+        np.testing.assert_allclose(blocked, serial, rtol=tol, atol=tol)
+
+
+def test_an_error_in_a_block_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(lk.threads, "_threads", lambda: 2)
+    done = []
+
+    def fn(lo, hi):
+        if lo > 0:
+            raise ValueError(f"block {lo}:{hi} failed")
+        done.append((lo, hi))
+
+    with pytest.raises(ValueError, match="block 32:64 failed"):
+        lk.threads.run_batch_blocks(fn, 64, 10 ** 9)
+    assert done == [(0, 32)]

@@ -14,6 +14,8 @@ CACHE = True
 FASTMATH = False
 
 
-def jit(*, parallel: bool = False, error_model: str = "python"):
-    """``numba.njit`` with the project's settings."""
-    return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, error_model=error_model)
+def jit(*, parallel: bool = False, error_model: str = "python", nogil: bool = False):
+    """``numba.njit`` with the project's settings (``nogil=True``: the kernel releases the GIL,
+    for kernels that Python threads run side by side)."""
+    return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, error_model=error_model,
+                      nogil=nogil)

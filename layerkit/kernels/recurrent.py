@@ -13,6 +13,10 @@ stored into another view of the same array kept LLVM from vectorising. The forwa
 ``error_model="numpy"`` so that their inner loops vectorise (their only divisions are tanh's,
 never by zero).
 
+Each call handles the rows ``n_lo ≤ n < n_hi`` of the batch only: samples are independent
+through the whole time loop, so the layer may run the loop for disjoint row blocks in parallel
+threads (layerkit/threads.py). The kernels are compiled with ``nogil=True`` for that.
+
 Layout, all C-contiguous, time-major slices of the layer's stacked caches:
 
 - ``gates`` (N, G·H): the step's input projection W_ih x_t + biases, overwritten with the
@@ -44,13 +48,13 @@ from .tanh import sigmoid, tanh
 # Explicit loops rather than ``row[:] = other``: numba compiles slice assignment through its
 # general broadcasting code, which made a step kernel take seconds to compile.
 
-@jit()
+@jit(nogil=True)
 def _copy(src, dst):
     for j in range(dst.shape[0]):
         dst[j] = src[j]
 
 
-@jit()
+@jit(nogil=True)
 def _zero(dst):
     for j in range(dst.shape[0]):
         dst[j] = 0.0
@@ -58,12 +62,12 @@ def _zero(dst):
 
 # -- Elman RNN ------------------------------------------------------------------------------------
 
-@jit(error_model="numpy")
-def rnn_step_forward(pre, h_prev, h_out, t, lengths, relu):
+@jit(error_model="numpy", nogil=True)
+def rnn_step_forward(pre, h_prev, h_out, t, lengths, relu, n_lo, n_hi):
     """h_t = f(pre + h_out), where ``h_out`` holds h_{t−1} W_hhᵀ on entry; padded samples keep
     h_{t−1}."""
-    n_batch, hidden = h_prev.shape
-    for n in range(n_batch):
+    hidden = h_prev.shape[1]
+    for n in range(n_lo, n_hi):
         out = h_out[n]
         if t >= lengths[n]:
             _copy(h_prev[n], out)
@@ -77,11 +81,11 @@ def rnn_step_forward(pre, h_prev, h_out, t, lengths, relu):
                 out[j] = tanh(a, out)
 
 
-@jit()
-def rnn_step_backward(dh, dy, h_t, delta, t, lengths, relu, use_dy):
+@jit(nogil=True)
+def rnn_step_backward(dh, dy, h_t, delta, t, lengths, relu, use_dy, n_lo, n_hi):
     """δ_t = (∂L/∂h_t) ⊙ f'(a_t); ``dh`` becomes the carry (∂L/∂h_t for padded samples, else 0)."""
-    n_batch, hidden = dh.shape
-    for n in range(n_batch):
+    hidden = dh.shape[1]
+    for n in range(n_lo, n_hi):
         dh_n, d_n = dh[n], delta[n]
         if t >= lengths[n]:
             _zero(d_n)                     # dh_n carries ∂L/∂h_t unchanged
@@ -101,14 +105,14 @@ def rnn_step_backward(dh, dy, h_t, delta, t, lengths, relu, use_dy):
 
 # -- LSTM -----------------------------------------------------------------------------------------
 
-@jit(error_model="numpy")
-def lstm_step_forward(gates, hh, c_prev, c_out, tc_out, h_prev, h_out, t, lengths):
+@jit(error_model="numpy", nogil=True)
+def lstm_step_forward(gates, hh, c_prev, c_out, tc_out, h_prev, h_out, t, lengths, n_lo, n_hi):
     """a = gates + hh; i, f, o = σ(a), g = tanh(a) (written back to ``gates``);
     c_t = f ⊙ c_{t−1} + i ⊙ g, tanh(c_t) (``tc_out``, kept for backward), h_t = o ⊙ tanh(c_t).
     Padded samples keep h_{t−1} and c_{t−1} (their gates are never read)."""
-    n_batch, hidden = c_prev.shape
+    hidden = c_prev.shape[1]
     H = hidden
-    for n in range(n_batch):
+    for n in range(n_lo, n_hi):
         if t >= lengths[n]:
             _copy(c_prev[n], c_out[n])
             _zero(tc_out[n])
@@ -128,12 +132,12 @@ def lstm_step_forward(gates, hh, c_prev, c_out, tc_out, h_prev, h_out, t, length
             h[j] = a_o[j] * tc[j]
 
 
-@jit()
-def lstm_step_backward(dh, dc, dy, gates, c_prev, tc, delta, t, lengths, use_dy):
+@jit(nogil=True)
+def lstm_step_backward(dh, dc, dy, gates, c_prev, tc, delta, t, lengths, use_dy, n_lo, n_hi):
     """Pre-activation gradients of i, f, g, o; ``dc`` becomes ∂L/∂c_{t-1}, ``dh`` the carry."""
-    n_batch, hidden = dh.shape
+    hidden = dh.shape[1]
     H = hidden
-    for n in range(n_batch):
+    for n in range(n_lo, n_hi):
         dh_n, dc_n = dh[n], dc[n]
         d_i, d_f, d_g, d_o = delta[n, :H], delta[n, H:2 * H], delta[n, 2 * H:3 * H], delta[n, 3 * H:]
         if t >= lengths[n]:
@@ -158,14 +162,14 @@ def lstm_step_backward(dh, dc, dy, gates, c_prev, tc, delta, t, lengths, use_dy)
 
 # -- GRU ------------------------------------------------------------------------------------------
 
-@jit(error_model="numpy")
-def gru_step_forward(gates, hh, b_hn, hn_out, h_prev, h_out, t, lengths):
+@jit(error_model="numpy", nogil=True)
+def gru_step_forward(gates, hh, b_hn, hn_out, h_prev, h_out, t, lengths, n_lo, n_hi):
     """r = σ(a_r + hh_r), z = σ(a_z + hh_z), hn = hh_n + b_hn (``hn_out``, kept for backward),
     n = tanh(a_n + r ⊙ hn); r, z, n written back to ``gates``; h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
     Padded samples keep h_{t−1} (hn = 0, gates never read)."""
-    n_batch, hidden = h_prev.shape
+    hidden = h_prev.shape[1]
     H = hidden
-    for n in range(n_batch):
+    for n in range(n_lo, n_hi):
         if t >= lengths[n]:
             _zero(hn_out[n])
             _copy(h_prev[n], h_out[n])
@@ -182,13 +186,13 @@ def gru_step_forward(gates, hh, b_hn, hn_out, h_prev, h_out, t, lengths):
             h[j] = (1.0 - z) * nn + z * hp[j]
 
 
-@jit()
-def gru_step_backward(dh, dy, gates, hn, h_prev, dx, dhh, t, lengths, use_dy):
+@jit(nogil=True)
+def gru_step_backward(dh, dy, gates, hn, h_prev, dx, dhh, t, lengths, use_dy, n_lo, n_hi):
     """Pre-activation gradients on the input side (``dx``: r, z, n) and the recurrent side
     (``dhh``: r, z, r ⊙ δn); ``dh`` becomes z ⊙ ∂L/∂h_t (valid) or ∂L/∂h_t (padded)."""
-    n_batch, hidden = dh.shape
+    hidden = dh.shape[1]
     H = hidden
-    for n in range(n_batch):
+    for n in range(n_lo, n_hi):
         dh_n = dh[n]
         if t >= lengths[n]:
             _zero(dx[n])

@@ -53,7 +53,7 @@ Q4 = 2.5751940148044505e-06
 Q5 = 2.8862500841268107e-09
 
 
-@jit(error_model="numpy")
+@jit(error_model="numpy", nogil=True)
 def tanh_f32(x):
     """tanh to float32 precision, computed in float64 (returns float64; round on store).
     Exactly ±1 for |x| ≥ 9.1 (so σ(±inf) is exactly 1 or 0); NaN stays NaN (the comparisons are
@@ -82,14 +82,14 @@ def tanh(x, like):
     return math.tanh(x)
 
 
-@overload(tanh, jit_options={"error_model": "numpy"})
+@overload(tanh, jit_options={"error_model": "numpy", "nogil": True})
 def _tanh_overload(x, like):
     if getattr(like, "dtype", None) == types.float32:
         return lambda x, like: tanh_f32(x)
     return lambda x, like: math.tanh(x)
 
 
-@jit(error_model="numpy")
+@jit(error_model="numpy", nogil=True)
 def sigmoid(x, like):
     """σ(x) = (1 + tanh(x/2)) / 2: its absolute error is half of tanh's plus one rounding, and it
     saturates to 0 or 1 without overflow (far in the negative tail it returns 0, not a tiny

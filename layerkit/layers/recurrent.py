@@ -18,7 +18,7 @@ from .. import init
 from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_backward,
                                  lstm_step_forward, rnn_step_backward, rnn_step_forward)
 from ..layer import Layer
-from ..threads import blas_threads
+from ..threads import blas_threads, run_batch_blocks
 from .containers import _Container
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
@@ -91,8 +91,9 @@ _DOC = r"""{title}
     Implementation: X W_ihᵀ for all steps is one BLAS product; the loop over t does one numpy
     product h_{{t−1}} W_hhᵀ and one fused numba kernel for all the elementwise gate math of the
     step (σ(a) = (1 + tanh(a/2)) / 2; for float32 a vectorised tanh accurate to float32, see
-    layerkit/kernels/tanh.py). The cache (overwritten by each forward) holds stacked (T, N, ·)
-    arrays: activated gates and states.
+    layerkit/kernels/tanh.py). With several numba threads and enough work per step, the loop
+    runs for disjoint blocks of the batch in parallel threads (layerkit/threads.py). The cache
+    (overwritten by each forward) holds stacked (T, N, ·) arrays: activated gates and states.
     """
 
 _RNN_EQ = r"""        h_t = f(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),        f = tanh or ReLU."""
@@ -178,6 +179,10 @@ class _Recurrent(Layer):
 
     def _extra_parts(self) -> list:
         return []
+
+    def _step_work(self) -> int:
+        """Multiply-adds of the recurrent product for one sample and one step: G·H·H."""
+        return self.n_gates * self.hidden_size * self.hidden_size
 
     # -- validation -------------------------------------------------------------------------
     def _check_inputs(self, x, states: dict, lengths):
@@ -291,10 +296,14 @@ class RNN(_Recurrent):
         hs[0] = states["h0"]
         w_hh_t = w_hh.T
         relu = self.nonlinearity == "relu"
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+
+        def loop(lo, hi):              # rows lo:hi of the batch, all steps
             for t in range(steps):
-                np.matmul(hs[t], w_hh_t, out=hs[t + 1])
-                rnn_step_forward(pre[t], hs[t], hs[t + 1], t, lens, relu)
+                np.matmul(hs[t, lo:hi], w_hh_t, out=hs[t + 1, lo:hi])
+                rnn_step_forward(pre[t], hs[t], hs[t + 1], t, lens, relu, lo, hi)
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self._cache = (xt, hs, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -307,10 +316,15 @@ class RNN(_Recurrent):
         dh = finals["dh_T"]
         delta = np.empty((steps, n, self.hidden_size), dtype=dt)
         relu = self.nonlinearity == "relu"
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+        use_dy = self.return_sequences
+
+        def loop(lo, hi):
             for t in range(steps - 1, -1, -1):
-                rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, self.return_sequences)
-                dh += delta[t] @ w_hh
+                rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, use_dy, lo, hi)
+                dh[lo:hi] += delta[t, lo:hi] @ w_hh
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self.dh0 = dh
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -349,10 +363,15 @@ class LSTM(_Recurrent):
         hs[0], cs[0] = states["h0"], states["c0"]
         hh = np.empty((n, 4 * H), dtype=dt)
         w_hh_t = w_hh.T
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+
+        def loop(lo, hi):              # rows lo:hi of the batch, all steps
             for t in range(steps):
-                np.matmul(hs[t], w_hh_t, out=hh)
-                lstm_step_forward(gates[t], hh, cs[t], cs[t + 1], tcs[t], hs[t], hs[t + 1], t, lens)
+                np.matmul(hs[t, lo:hi], w_hh_t, out=hh[lo:hi])
+                lstm_step_forward(gates[t], hh, cs[t], cs[t + 1], tcs[t], hs[t], hs[t + 1], t, lens,
+                                  lo, hi)
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self._cache = (xt, hs, cs, tcs, gates, lens)
         return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
 
@@ -364,11 +383,16 @@ class LSTM(_Recurrent):
         w_ih, w_hh, _, _ = self._weights(dt)
         dh, dc = finals["dh_T"], finals["dc_T"]
         delta = np.empty_like(gates)
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+        use_dy = self.return_sequences
+
+        def loop(lo, hi):
             for t in range(steps - 1, -1, -1):
-                lstm_step_backward(dh, dc, dy_t, gates[t], cs[t], tcs[t], delta[t], t, lens,
-                                   self.return_sequences)
-                dh += delta[t] @ w_hh
+                lstm_step_backward(dh, dc, dy_t, gates[t], cs[t], tcs[t], delta[t], t, lens, use_dy,
+                                   lo, hi)
+                dh[lo:hi] += delta[t, lo:hi] @ w_hh
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self.dh0, self.dc0 = dh, dc
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -393,10 +417,14 @@ class GRU(_Recurrent):
         hs[0] = states["h0"]
         hh = np.empty((n, 3 * H), dtype=dt)
         w_hh_t = w_hh.T
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+
+        def loop(lo, hi):              # rows lo:hi of the batch, all steps
             for t in range(steps):
-                np.matmul(hs[t], w_hh_t, out=hh)
-                gru_step_forward(gates[t], hh, b_hn, hns[t], hs[t], hs[t + 1], t, lens)
+                np.matmul(hs[t, lo:hi], w_hh_t, out=hh[lo:hi])
+                gru_step_forward(gates[t], hh, b_hn, hns[t], hs[t], hs[t + 1], t, lens, lo, hi)
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self._cache = (xt, hs, hns, gates, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -409,11 +437,16 @@ class GRU(_Recurrent):
         dh = finals["dh_T"]
         delta_x = np.empty_like(gates)
         delta_h = np.empty_like(gates)
-        with blas_threads(1):          # small per-step products: see layerkit.threads
+        use_dy = self.return_sequences
+
+        def loop(lo, hi):
             for t in range(steps - 1, -1, -1):
                 gru_step_backward(dh, dy_t, gates[t], hns[t], hs[t], delta_x[t], delta_h[t], t, lens,
-                                  self.return_sequences)
-                dh += delta_h[t] @ w_hh
+                                  use_dy, lo, hi)
+                dh[lo:hi] += delta_h[t, lo:hi] @ w_hh
+
+        with blas_threads(1):          # small per-step products: see layerkit.threads
+            run_batch_blocks(loop, n, self._step_work())
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
 
