@@ -6,8 +6,9 @@ one of the cores, that wait is a scheduler time slice, and a whole LSTM forward+
 slower than with one thread (measured 2026-11-23, 2 cores). Two threads gain little on products
 this small even on an idle machine, so the time loops run on one BLAS thread.
 
-Uses threadpoolctl when it is installed (it comes with scikit-learn, in the ``train`` extra);
-without it the block runs with numpy's default threads. numba's own threads are not affected.
+Uses threadpoolctl when it is installed (the ``train`` extra); without it the block runs with
+numpy's default threads, and the batch blocks below are not used. numba's own threads are not
+affected.
 
 The cores are used another way instead: the samples of a batch are independent through the whole
 time loop, so :func:`run_batch_blocks` runs the loop for disjoint blocks of rows in parallel
@@ -75,7 +76,8 @@ def batch_blocks(n: int, row_work: int) -> list[tuple[int, int]]:
 def run_batch_blocks(fn, n: int, row_work: int) -> None:
     """Call ``fn(lo, hi)`` for every block of :func:`batch_blocks`; the first block runs in the
     calling thread, the others in a thread pool. Waits for all; re-raises the first error."""
-    blocks = batch_blocks(n, row_work)
+    # Without threadpoolctl each block's products would use every BLAS thread: oversubscribed.
+    blocks = batch_blocks(n, row_work) if _controller() is not None else [(0, n)]
     if len(blocks) == 1:
         fn(*blocks[0])
         return

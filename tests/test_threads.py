@@ -64,6 +64,7 @@ def test_blocks_give_the_serial_results(monkeypatch, kind, dtype):
     """The same layer, inputs and lengths run as one block and as three row blocks in threads
     (each with its own BLAS calls on row slices): outputs, final states, input, state and
     parameter gradients agree to a few rounding errors."""
+    pytest.importorskip("threadpoolctl", reason="blocks need threadpoolctl (train extra)")
     cls, extra = {"rnn_tanh": (lk.RNN, {}), "rnn_relu": (lk.RNN, {"nonlinearity": "relu"}),
                   "lstm": (lk.LSTM, {}), "gru": (lk.GRU, {})}[kind]
     rng = np.random.default_rng(3)
@@ -98,3 +99,12 @@ def test_an_error_in_a_block_reaches_the_caller(monkeypatch):
     with pytest.raises(ValueError, match="block 32:64 failed"):
         lk.threads.run_batch_blocks(fn, 64, 10 ** 9)
     assert done == [(0, 32)]
+
+
+def test_no_blocks_without_threadpoolctl(monkeypatch):
+    """Without a way to limit BLAS to one thread per block, blocks would oversubscribe."""
+    monkeypatch.setattr(lk.threads, "_threads", lambda: 2)
+    monkeypatch.setattr(lk.threads, "_controller", lambda: None)
+    calls = []
+    lk.threads.run_batch_blocks(lambda lo, hi: calls.append((lo, hi)), 64, 10 ** 9)
+    assert calls == [(0, 64)]
