@@ -100,3 +100,21 @@ def test_activation_errors():
     with pytest.raises(ValueError, match=r"negative_slope must be in \[0.0, inf\], got -0.1"):
         lk.LeakyReLU(-0.1)
     assert repr(lk.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_kernel_special_values_and_layouts(dtype):
+    """The ReLU kernels against numpy's definitions: NaN passes forward, ±inf, ±0, a
+    non-contiguous input (a transposed view) and a float64 δ for a float32 layer."""
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal((6, 7, 5)).astype(dtype)
+    base[0, 0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    x = base.transpose(2, 0, 1)                       # not C-contiguous
+    layer = lk.ReLU()
+    y = layer(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y, np.where(np.isnan(x), np.nan, np.where(x > 0, x, 0)))
+    dy = rng.standard_normal(x.shape)                  # float64 δ
+    dx = layer.backward(dy)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, np.where(x > 0, dy, 0).astype(dtype))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.activations import relu_backward, relu_forward
 from ..layer import Layer
 from ..validation import check_array, number_in
 
@@ -36,10 +37,18 @@ class ReLU(_Elementwise):
     """
 
     def _f(self, x):
-        return np.maximum(x, 0), x
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        relu_forward(x.reshape(-1), y.reshape(-1))
+        return y, x
 
-    def _df(self, x):
-        return x > 0
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x = self.saved()
+        self.check_dy(dy, x.shape)
+        dx = np.empty_like(x)
+        relu_backward(x.reshape(-1), np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1),
+                      dx.reshape(-1))
+        return dx
 
 
 class LeakyReLU(_Elementwise):
