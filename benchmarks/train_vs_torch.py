@@ -19,7 +19,8 @@ Models (the recipes of ``layerkit.models``' docstrings)
                the 5-gram add-k baseline (k = 0.03 and 0.05, the better one).
     seq2seq    LSTM encoder-decoder (embedding 32, hidden 128) reversing digit strings of length
                1-8; 128 fresh strings per step (``seq2seq_digits(128, seed=step)``), teacher
-               forcing, cross-entropy over the non-PAD target positions, Adam 3e-3, gradient
+               forcing, cross-entropy over the non-PAD target positions, Adam 3e-3 (decayed linearly to
+               3e-4 over the second half of the steps, as the recipe), gradient
                norm clipped at 1, ``--seq2seq-steps`` steps. Metric: exact-sequence accuracy of
                greedy decoding on 2,000 held-out strings (``seed=10**6``).
 
@@ -433,7 +434,7 @@ def run_seq2seq(args) -> dict:
     import layerkit as lk
     from layerkit import data as D
     from layerkit.models import Seq2Seq
-    from layerkit.recipes import seq2seq_accuracy
+    from layerkit.recipes import linear_decay, seq2seq_accuracy
 
     task, batch, lr, clip, E, H, max_len, seed = "reverse", 128, 3e-3, 1.0, 32, 128, 8, 0
     steps = args.seq2seq_steps
@@ -560,6 +561,9 @@ def run_seq2seq(args) -> dict:
     acc_lk = acc_t = float("nan")
     for step in range(1, steps + 1):
         args_ = batch_at(step)
+        opt.lr = lr * linear_decay(step, steps)           # the recipe's schedule, in both
+        for group in topt.param_groups:
+            group["lr"] = opt.lr
         a = c_lk.run(lambda: lk_step(*args_))
         b = c_t.run(lambda: torch_step(*args_))
         if first_losses is None:

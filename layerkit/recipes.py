@@ -156,6 +156,13 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
 
 # -- sequence to sequence -----------------------------------------------------------------------
 
+def linear_decay(step: int, steps: int, final: float = 0.1) -> float:
+    """Learning-rate factor: 1 for the first half of the steps, then linearly down to ``final``
+    at the last step."""
+    half = steps / 2
+    return 1.0 if step <= half else 1.0 - (1.0 - final) * (step - half) / (steps - half)
+
+
 def seq2seq_accuracy(model, task) -> float:
     """Exact-sequence accuracy of greedy decoding on a DigitTask (every digit and the EOS)."""
     want = task.target[:, 1:]
@@ -169,10 +176,13 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
             max_len: int = 8, seed: int = 0, out: str = "seq2seq.npz", progress: bool = True,
             threads: int | None = 1, eval_every: int = 500) -> Result:
     """LSTM encoder-decoder on digit strings of length 1..``max_len`` (reverse or sort),
-    teacher forcing, fresh examples every step, Adam, gradient norm clipped at 1; greedy
-    decoding of 2,000 held-out strings.
+    teacher forcing, fresh examples every step, Adam (``lr`` for the first half of the steps,
+    then decayed linearly to lr/10), gradient norm clipped at 1; greedy decoding of 2,000
+    held-out strings.
 
-    Target (issue 7): >= 99 % exact-sequence accuracy (reached from about 1,000 steps).
+    Target (issue 7): >= 99 % exact-sequence accuracy. At a constant lr the accuracy after 2,000
+    steps swung between 97.7 % and 99.85 % with float32 rounding-level changes to the kernels
+    (the loss jumps from step to step); the decay makes the end of training settle.
     """
     from .models import Seq2Seq
 
@@ -187,6 +197,7 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
             batch = D.seq2seq_digits(batch_size, task=task, max_len=max_len,
                                      seed=seed * 10**7 + step)
             tgt_in, tgt_out = batch.target[:, :-1], batch.target[:, 1:]
+            opt.lr = lr * linear_decay(step, steps)
             model.train()
             opt.zero_grad()
             logits = model.forward(batch.source, tgt_in, batch.source_lengths)

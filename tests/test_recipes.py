@@ -86,3 +86,12 @@ def test_train_and_sample_usage_errors(tmp_path, capsys):
                  "--quiet"]) == 0
     assert main(["sample", out]) == 2
     assert "not a language model" in capsys.readouterr().err
+
+
+def test_linear_decay_schedule():
+    from layerkit.recipes import linear_decay
+    factors = [linear_decay(step, 100) for step in range(1, 101)]
+    assert factors[:50] == [1.0] * 50                      # constant for the first half
+    assert factors[-1] == pytest.approx(0.1)               # lr/10 at the last step
+    assert all(a > b for a, b in zip(factors[49:], factors[50:]))   # then strictly decreasing
+    assert factors[74] == pytest.approx(1.0 - 0.9 * 25 / 50)
