@@ -260,6 +260,16 @@ def recurrent_benches(quick: bool):
 
 # --- end to end ----------------------------------------------------------------------------
 
+def _lk_train_step(model, loss, opt, x, y):
+    """One layerkit training step on fixed data: zero grads, forward, loss, backward, update."""
+    def step():
+        opt.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    return step
+
+
 def lenet_layerkit(batch: int):
     """layerkit.models.lenet5, its loss, SGD, and a step() closure."""
     import numpy as np
@@ -272,12 +282,7 @@ def lenet_layerkit(batch: int):
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
 
-    def step():
-        opt.zero_grad()
-        loss(model(x), y)
-        model.backward(loss.backward())
-        opt.step()
-    return step
+    return _lk_train_step(model, loss, opt, x, y)
 
 
 def lenet_torch(batch: int):
@@ -324,12 +329,7 @@ def charlstm_layerkit(steps: int, batch: int):
     x = rng.integers(0, v, (batch, steps))
     y = rng.integers(0, v, (batch, steps))
 
-    def step():
-        opt.zero_grad()
-        loss(model(x), y)
-        model.backward(loss.backward())
-        opt.step()
-    return step
+    return _lk_train_step(model, loss, opt, x, y)
 
 
 def charlstm_torch(steps: int, batch: int):

@@ -96,6 +96,15 @@ class Clock:
         return out
 
 
+def timed_pair(f_lk, f_t):
+    """Call the layerkit then the PyTorch evaluation; ((result_lk, result_t), (s_lk, s_t))."""
+    t0 = time.perf_counter()
+    a = f_lk()
+    t1 = time.perf_counter()
+    b = f_t()
+    return (a, b), (t1 - t0, time.perf_counter() - t1)
+
+
 def copy_weights(lk_params: dict, module, rename=lambda k: k) -> None:
     """Copy layerkit's parameters into a torch module by (renamed) name; every one must match."""
     import torch
@@ -232,12 +241,9 @@ def run_lenet(args) -> dict:
             l_lk += a * len(xb)
             l_t += b * len(xb)
             n += len(xb)
-        t0 = time.perf_counter()
-        acc_lk = lk_accuracy()
-        t1 = time.perf_counter()
-        acc_t = torch_accuracy()
-        t_lk_total += t1 - t0
-        t_t_total += time.perf_counter() - t1
+        (acc_lk, acc_t), (s_lk, s_t) = timed_pair(lk_accuracy, torch_accuracy)
+        t_lk_total += s_lk
+        t_t_total += s_t
         history.append(dict(epoch=epoch, layerkit_train_loss=l_lk / n, torch_train_loss=l_t / n,
                             layerkit_test_accuracy=acc_lk, torch_test_accuracy=acc_t))
         say(f"lenet epoch {epoch}/{epochs}: train loss {l_lk / n:.4f} vs {l_t / n:.4f}, "
@@ -397,16 +403,12 @@ def run_char_lstm(args) -> dict:
                 n += yb.size
         return math.exp(nll / n)
 
-    t0 = time.perf_counter()
-    ppl_lk = lk_perplexity()
-    t1 = time.perf_counter()
-    ppl_t = torch_perplexity()
-    t2 = time.perf_counter()
+    (ppl_lk, ppl_t), (s_lk, s_t) = timed_pair(lk_perplexity, torch_perplexity)
     say(f"char-lstm: validation perplexity {ppl_lk:.3f} vs {ppl_t:.3f} (layerkit vs PyTorch), "
         f"5-gram {baseline:.3f}")
     items = steps * B * T
-    lk_res = library_result(ppl_lk, c_lk, items, c_lk.seconds + t1 - t0, eval_seconds=t1 - t0)
-    t_res = library_result(ppl_t, c_t, items, c_t.seconds + t2 - t1, eval_seconds=t2 - t1)
+    lk_res = library_result(ppl_lk, c_lk, items, c_lk.seconds + s_lk, eval_seconds=s_lk)
+    t_res = library_result(ppl_t, c_t, items, c_t.seconds + s_t, eval_seconds=s_t)
     return dict(model="char-lstm", name="char-LSTM (Shakespeare)", metric="valid perplexity",
                 throughput_unit="characters/s", layerkit=lk_res, torch=t_res,
                 baseline=dict(name="5-gram add-k", k=best_k, valid_perplexity=baseline,
@@ -569,12 +571,9 @@ def run_seq2seq(args) -> dict:
         if first_losses is None:
             first_losses = (float(a), b)
         if step % every == 0 or step == steps:
-            t0 = time.perf_counter()
-            acc_lk = lk_accuracy()
-            t1 = time.perf_counter()
-            acc_t = torch_accuracy()
-            eval_lk += t1 - t0
-            eval_t += time.perf_counter() - t1
+            (acc_lk, acc_t), (s_lk, s_t) = timed_pair(lk_accuracy, torch_accuracy)
+            eval_lk += s_lk
+            eval_t += s_t
             history.append(dict(step=step, layerkit_loss=float(a), torch_loss=b,
                                 layerkit_accuracy=acc_lk, torch_accuracy=acc_t))
             say(f"seq2seq step {step}/{steps}: loss {a:.4f} vs {b:.4f}, held-out exact-sequence "

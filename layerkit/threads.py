@@ -74,18 +74,20 @@ def batch_blocks(n: int, row_work: int) -> list[tuple[int, int]]:
 
 
 def run_batch_blocks(fn, n: int, row_work: int) -> None:
-    """Call ``fn(lo, hi)`` for every block of :func:`batch_blocks`; the first block runs in the
-    calling thread, the others in a thread pool. Waits for all; re-raises the first error."""
+    """Call ``fn(lo, hi)`` for every block of :func:`batch_blocks`, with numpy's BLAS on one
+    thread; the first block runs in the calling thread, the others in a thread pool. Waits for
+    all; re-raises the first error."""
     # Without threadpoolctl each block's products would use every BLAS thread: oversubscribed.
     blocks = batch_blocks(n, row_work) if _controller() is not None else [(0, n)]
-    if len(blocks) == 1:
-        fn(*blocks[0])
-        return
-    pool = _pool(max(1, (numba.config.NUMBA_NUM_THREADS or 1) - 1))
-    futures = [pool.submit(fn, lo, hi) for lo, hi in blocks[1:]]
-    try:
-        fn(*blocks[0])
-    finally:
-        concurrent.futures.wait(futures)
+    with blas_threads(1):
+        if len(blocks) == 1:
+            fn(*blocks[0])
+            return
+        pool = _pool(max(1, (numba.config.NUMBA_NUM_THREADS or 1) - 1))
+        futures = [pool.submit(fn, lo, hi) for lo, hi in blocks[1:]]
+        try:
+            fn(*blocks[0])
+        finally:
+            concurrent.futures.wait(futures)
     for f in futures:
         f.result()

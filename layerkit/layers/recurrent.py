@@ -18,7 +18,7 @@ from .. import init
 from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_backward,
                                  lstm_step_forward, rnn_step_backward, rnn_step_forward)
 from ..layer import Layer
-from ..threads import blas_threads, run_batch_blocks
+from ..threads import run_batch_blocks
 from .containers import _Container
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
@@ -180,9 +180,11 @@ class _Recurrent(Layer):
     def _extra_parts(self) -> list:
         return []
 
-    def _step_work(self) -> int:
-        """Multiply-adds of the recurrent product for one sample and one step: G·H·H."""
-        return self.n_gates * self.hidden_size * self.hidden_size
+    def _time_loop(self, loop, n: int) -> None:
+        """Run ``loop(lo, hi)`` (every time step for the batch rows lo:hi) over all n rows: in
+        row blocks on parallel threads when a step is large enough, each product on one BLAS
+        thread (layerkit.threads). One row's recurrent product costs G·H·H multiply-adds."""
+        run_batch_blocks(loop, n, self.n_gates * self.hidden_size * self.hidden_size)
 
     # -- validation -------------------------------------------------------------------------
     def _check_inputs(self, x, states: dict, lengths):
@@ -302,8 +304,7 @@ class RNN(_Recurrent):
                 np.matmul(hs[t, lo:hi], w_hh_t, out=hs[t + 1, lo:hi])
                 rnn_step_forward(pre[t], hs[t], hs[t + 1], t, lens, relu, lo, hi)
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self._cache = (xt, hs, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -323,8 +324,7 @@ class RNN(_Recurrent):
                 rnn_step_backward(dh, dy_t, hs[t + 1], delta[t], t, lens, relu, use_dy, lo, hi)
                 dh[lo:hi] += delta[t, lo:hi] @ w_hh
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self.dh0 = dh
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -370,8 +370,7 @@ class LSTM(_Recurrent):
                 lstm_step_forward(gates[t], hh, cs[t], cs[t + 1], tcs[t], hs[t], hs[t + 1], t, lens,
                                   lo, hi)
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self._cache = (xt, hs, cs, tcs, gates, lens)
         return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
 
@@ -391,8 +390,7 @@ class LSTM(_Recurrent):
                                    lo, hi)
                 dh[lo:hi] += delta[t, lo:hi] @ w_hh
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self.dh0, self.dc0 = dh, dc
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
@@ -423,8 +421,7 @@ class GRU(_Recurrent):
                 np.matmul(hs[t, lo:hi], w_hh_t, out=hh[lo:hi])
                 gru_step_forward(gates[t], hh, b_hn, hns[t], hs[t], hs[t + 1], t, lens, lo, hi)
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self._cache = (xt, hs, hns, gates, lens)
         return self._output(hs, lens), hs[-1].copy()
 
@@ -445,8 +442,7 @@ class GRU(_Recurrent):
                                   use_dy, lo, hi)
                 dh[lo:hi] += delta_h[t, lo:hi] @ w_hh
 
-        with blas_threads(1):          # small per-step products: see layerkit.threads
-            run_batch_blocks(loop, n, self._step_work())
+        self._time_loop(loop, n)
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
 
