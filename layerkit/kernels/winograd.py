@@ -1,0 +1,144 @@
+"""Winograd F(4×4, 3×3) kernels: the input and output transforms of a 3×3, stride-1 convolution.
+
+For one 6×6 tile d of the padded input and a 3×3 filter g, the 4×4 block of the correlation
+y[i, j] = Σ_ab g[a, b]·d[i + a, j + b] is (Lavin & Gray, "Fast algorithms for convolutional
+neural networks", 2016, the minimal-filtering algorithm at the points 0, ±1, ±2, ∞)
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,
+
+with Bᵀ (6×6), G (6×3) and Aᵀ (4×6) below. Over channels the elementwise product becomes, for
+each of the 36 positions ξ of the 6×6 transform domain, one matrix product
+M[ξ] (O, T) = U[ξ] (O, C) @ V[ξ] (C, T) over the T tiles, with U = G g Gᵀ per (o, c) and
+V = Bᵀ d B per (c, tile). That is 36 small GEMMs with 36·O·C·T multiply-adds instead of
+9·16·O·C·T for the direct product: 4× fewer. The layer (layers/conv.py) does U and the GEMMs;
+these kernels do V and the output Aᵀ M A, a few samples at a time so that V and M stay in cache.
+
+Tiles: the output (H_out, W_out) is covered by ⌈H_out/4⌉ × ⌈W_out/4⌉ tiles of 4×4; tile (th, tw)
+reads the padded input rows 4·th … 4·th + 5 and columns 4·tw … 4·tw + 5, so the caller pads the
+input to (4·⌈H_out/4⌉ + 2, 4·⌈W_out/4⌉ + 2) with zeros, and the output transform writes full
+4×4 blocks into an array of that tile-rounded size (the caller crops it when H_out or W_out is not
+a multiple of 4). Tile t = th·tiles_w + tw.
+
+Rounding: the transforms add and scale by up to 8 and 1/24, so float32 results differ from the
+direct sum by a few times its rounding error (measured and tested in tests/test_winograd.py);
+float64 agrees to ~1e-15 relative. The constants are passed as an array of the data's dtype
+because numba would evaluate ``4 * x`` for a float32 x in float64 (half the vector lanes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import jit
+
+#: Bᵀ, G and Aᵀ of F(4×4, 3×3); the kernels below hard-code Bᵀ and Aᵀ (tests compare).
+B_T = np.array([[4, 0, -5, 0, 1, 0],
+                [0, -4, -4, 1, 1, 0],
+                [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0],
+                [0, 2, -1, -2, 1, 0],
+                [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]], dtype=np.float64)
+A_T = np.array([[1, 1, 1, 1, 1, 0],
+                [0, 1, -1, 2, -2, 0],
+                [0, 1, 1, 4, 4, 0],
+                [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+
+
+def constants(dtype) -> np.ndarray:
+    """The scalars 2, 4, 5, 8 of the transforms, in the data's dtype (see the module doc)."""
+    return np.array([2, 4, 5, 8], dtype=dtype)
+
+
+def filter_transform(w: np.ndarray, dtype) -> np.ndarray:
+    """U[ξ, o, c] = (G w[o, c] Gᵀ)[ξ] for weights (O, C, 3, 3): shape (36, O, C), computed in
+    float64 and cast to ``dtype``."""
+    u = G @ w.astype(np.float64, copy=False) @ G.T                         # (O, C, 6, 6)
+    return np.ascontiguousarray(u.transpose(2, 3, 0, 1).reshape(36, w.shape[0], w.shape[1]),
+                                dtype=dtype)
+
+
+@jit(nogil=True, error_model="numpy")
+def input_transform(xp, n, v, first, k):
+    """v[c, ξ, first + t] = (Bᵀ d B)[ξ] for every channel c and tile t of sample n of the padded
+    input xp (N, C, 4·tiles_h + 2, 4·tiles_w + 2); v is (C, 36, ≥ first + tiles_h·tiles_w), so that
+    several samples can share one product. k = constants()."""
+    two, four, five = k[0], k[1], k[2]
+    tiles_h, width = (xp.shape[2] - 2) // 4, xp.shape[3]
+    tiles_w = (width - 2) // 4
+    t = np.empty((6, width), dtype=v.dtype)
+    for c in range(xp.shape[1]):
+        plane, vc = xp[n, c], v[c]
+        for th in range(tiles_h):
+            r0, r1, r2 = plane[4 * th], plane[4 * th + 1], plane[4 * th + 2]
+            r3, r4, r5 = plane[4 * th + 3], plane[4 * th + 4], plane[4 * th + 5]
+            t0, t1, t2, t3, t4, t5 = t[0], t[1], t[2], t[3], t[4], t[5]
+            for j in range(width):             # Bᵀ along the rows of the tile band
+                t0[j], t1[j], t2[j], t3[j], t4[j], t5[j] = _b_t(
+                    r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], two, four, five)
+            lo = first + th * tiles_w
+            for row in range(6):               # then B along the columns of each tile
+                _columns(t[row], vc[6 * row, lo:lo + tiles_w], vc[6 * row + 1, lo:lo + tiles_w],
+                         vc[6 * row + 2, lo:lo + tiles_w], vc[6 * row + 3, lo:lo + tiles_w],
+                         vc[6 * row + 4, lo:lo + tiles_w], vc[6 * row + 5, lo:lo + tiles_w],
+                         two, four, five)
+
+
+@jit(nogil=True, error_model="numpy")
+def _columns(src, v0, v1, v2, v3, v4, v5, two, four, five):
+    """v_l[tw] = (Bᵀ src[4·tw : 4·tw + 6])[l] for every tile tw of one transformed row."""
+    for tw in range(v0.shape[0]):
+        j = 4 * tw
+        v0[tw], v1[tw], v2[tw], v3[tw], v4[tw], v5[tw] = _b_t(
+            src[j], src[j + 1], src[j + 2], src[j + 3], src[j + 4], src[j + 5], two, four, five)
+
+
+@jit(nogil=True, error_model="numpy")
+def _b_t(d0, d1, d2, d3, d4, d5, two, four, five):
+    """Bᵀ d for one 6-vector d (a row or a column of a tile)."""
+    return (four * d0 - five * d2 + d4, d3 + d4 - four * (d1 + d2), four * (d1 - d2) + d4 - d3,
+            two * (d3 - d1) + d4 - d2, two * (d1 - d3) + d4 - d2, four * d1 - five * d3 + d5)
+
+
+@jit(nogil=True, error_model="numpy")
+def output_transform(m, first, bias, y, k):
+    """y[o, 4·th + i, 4·tw + j] = (Aᵀ m[o, :, first + t] A)[i, j] + bias[o] for one sample's tiles
+    t = th·tiles_w + tw of the product m (O, 36, ≥ first + tiles); y is (O, 4·tiles_h, 4·tiles_w),
+    every element written. k = constants()."""
+    two, four, eight = k[0], k[1], k[3]
+    tiles_h, tiles_w = y.shape[1] // 4, y.shape[2] // 4
+    s = np.empty((24, tiles_w), dtype=y.dtype)
+    for o in range(y.shape[0]):
+        b, mo = bias[o], m[o]
+        for th in range(tiles_h):
+            lo = first + th * tiles_w
+            for col in range(6):               # Aᵀ over the rows of the transform domain
+                m0, m1, m2 = mo[col, lo:lo + tiles_w], mo[6 + col, lo:lo + tiles_w], \
+                    mo[12 + col, lo:lo + tiles_w]
+                m3, m4, m5 = mo[18 + col, lo:lo + tiles_w], mo[24 + col, lo:lo + tiles_w], \
+                    mo[30 + col, lo:lo + tiles_w]
+                s0, s1, s2, s3 = s[col], s[6 + col], s[12 + col], s[18 + col]
+                for tw in range(tiles_w):
+                    a1, a2, a3, a4 = m1[tw], m2[tw], m3[tw], m4[tw]
+                    p12, d12, p34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
+                    s0[tw] = m0[tw] + p12 + p34
+                    s1[tw] = d12 + two * d34
+                    s2[tw] = p12 + four * p34
+                    s3[tw] = d12 + eight * d34 + m5[tw]
+            for i in range(4):                 # then A along the columns, plus the bias
+                row = y[o, 4 * th + i]
+                c0, c1, c2 = s[6 * i], s[6 * i + 1], s[6 * i + 2]
+                c3, c4, c5 = s[6 * i + 3], s[6 * i + 4], s[6 * i + 5]
+                for tw in range(tiles_w):
+                    a1, a2, a3, a4 = c1[tw], c2[tw], c3[tw], c4[tw]
+                    p12, d12, p34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
+                    j = 4 * tw
+                    row[j] = c0[tw] + p12 + p34 + b
+                    row[j + 1] = d12 + two * d34 + b
+                    row[j + 2] = p12 + four * p34 + b
+                    row[j + 3] = d12 + eight * d34 + c5[tw] + b

@@ -1,0 +1,436 @@
+"""Conv2D's Winograd F(4×4, 3×3) algorithm (``algorithm="winograd"``).
+
+Checked against references independent of layerkit's convolution code:
+
+- forward: the plain-loop ``reference.conv_nd`` (float64);
+- backward: dx, dW, db written out in the test from their definitions, one kernel tap at a time
+  (dW[o, c, a, b] = Σ dy[n, o, i, j]·x_pad[n, c, i + a, j + b], dx_pad scatter-adds
+  dy[n, o, i, j]·W[o, c, a, b] at (i + a, j + b), db = Σ dy), and finite differences
+  (``assert_gradcheck``);
+- PyTorch's conv2d (float32, when installed).
+
+Also: the float32 error bound, the algorithm choice (``algorithm_for``, the "auto" policy,
+repr, constructor errors), ``needs_input_grad = False``, buffer reuse across batch sizes,
+parameter changes between calls, and bit-identical results for any number of numba threads.
+"""
+
+import numba
+import numpy as np
+import pytest
+
+import layerkit.layers.conv as conv_module
+import reference as ref
+from helpers import assert_gradcheck, torch_or_skip
+from layerkit.layers.conv import Conv1D, Conv2D, Conv3D
+
+F64_REL = 1e-11         # float64 winograd vs exact arithmetic: ~1e-13 expected
+F32_REL = 1e-5          # float32 winograd vs the float64 reference, relative to max |reference|
+TORCH_REL = 1e-4        # float32 vs float32 PyTorch
+
+
+# -- references and helpers ------------------------------------------------------------------------
+
+def _pads(padding):
+    """((lo, hi), (lo, hi)) of a 3×3 convolution's padding argument."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        return ((1, 1), (1, 1))
+    if isinstance(padding, int):
+        return ((padding, padding),) * 2
+    return tuple((p, p) for p in padding)
+
+
+def reference_forward(x, w, b, padding):
+    return ref.conv_nd(x, w, b, (1, 1), _pads(padding), (1, 1))
+
+
+def reference_backward(x, w, dy, padding):
+    """(dx, dW, db) of a stride-1, dilation-1 3×3 cross-correlation, in float64, tap by tap."""
+    x, w, dy = (np.asarray(a, dtype=np.float64) for a in (x, w, dy))
+    (lo_h, _), (lo_w, _) = pads = _pads(padding)
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    ho, wo = dy.shape[2:]
+    dxp, dw = np.zeros_like(xp), np.zeros(w.shape)
+    for a in range(3):
+        for b in range(3):
+            dw[:, :, a, b] = np.einsum("noij,ncij->oc", dy, xp[:, :, a:a + ho, b:b + wo])
+            dxp[:, :, a:a + ho, b:b + wo] += np.einsum("noij,oc->ncij", dy, w[:, :, a, b])
+    dx = dxp[:, :, lo_h:lo_h + x.shape[2], lo_w:lo_w + x.shape[3]]
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
+def max_rel_error(actual, expected):
+    """max |actual − expected| / max |expected|."""
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    return float(np.abs(actual.astype(np.float64) - expected).max() / np.abs(expected).max())
+
+
+def assert_close(actual, expected, rel, what):
+    err = max_rel_error(actual, expected)
+    assert err <= rel, f"{what}: max |error| / max |reference| = {err:.3g} > {rel:g}"
+
+
+def make_layer(c, o, padding, *, bias=True, dtype=np.float64, seed=0, algorithm="winograd"):
+    layer = Conv2D(c, o, 3, padding=padding, bias=bias, dtype=dtype, seed=seed,
+                   algorithm=algorithm)
+    if bias:
+        layer.params["bias"][...] = np.random.default_rng(seed + 1).standard_normal(o)
+    return layer
+
+
+def run(layer, x, dy_seed=2):
+    """forward, then backward of a random dy (after zero_grad): y, dy, dx, dW copy, db copy."""
+    y = layer(x)
+    dy = np.random.default_rng(dy_seed).standard_normal(y.shape).astype(y.dtype)
+    layer.zero_grad()
+    dx = layer.backward(dy)
+    db = layer.grads["bias"].copy() if layer.bias else None
+    return y, dy, dx, layer.grads["weight"].copy(), db
+
+
+def check_against_reference(layer, x, padding, rel, dy_seed=2):
+    y, dy, dx, dw, db = run(layer, x, dy_seed)
+    w = layer.params["weight"]
+    b = layer.params["bias"] if layer.bias else None
+    assert y.dtype == x.dtype and dx.dtype == x.dtype
+    assert_close(y, reference_forward(x, w, b, padding), rel, "y")
+    ref_dx, ref_dw, ref_db = reference_backward(x, w, dy, padding)
+    assert_close(dx, ref_dx, rel, "dx")
+    assert_close(dw, ref_dw, rel, "dW")
+    if layer.bias:
+        assert_close(db, ref_db, rel, "db")
+
+
+# (N, C, O, H, W, padding, bias); output sizes in the comments
+CASES = [
+    (1, 3, 4, 3, 3, 0, True),             # 1×1, smaller than a tile
+    (3, 2, 5, 4, 5, 0, True),             # 2×3
+    (1, 2, 3, 1, 2, 1, True),             # 1×2 from a 1×2 input
+    (3, 3, 4, 8, 8, 1, True),             # 8×8, whole tiles
+    (1, 3, 2, 9, 7, 1, False),            # 9×7, odd, partial tiles
+    (3, 2, 3, 6, 10, 2, True),            # 8×12
+    (2, 3, 1, 1, 1, 2, True),             # 3×3 from a single pixel
+    (2, 3, 4, 5, 6, "same", True),        # 5×6
+    (2, 2, 3, 7, 6, "valid", False),      # 5×4
+    (2, 2, 3, 5, 4, (0, 2), True),        # 3×6, different padding per axis
+    (1, 16, 17, 5, 6, 1, True),           # C, O ≥ 16 (the "auto" regime)
+]
+
+
+# -- 1. float64 against the references ---------------------------------------------------------------
+
+@pytest.mark.parametrize("n,c,o,h,w,padding,bias", CASES)
+def test_float64_matches_reference(n, c, o, h, w, padding, bias):
+    layer = make_layer(c, o, padding, bias=bias, seed=n + c + o + h + w)
+    assert layer.algorithm_for((n, c, h, w)) == "winograd"
+    x = np.random.default_rng(h * w).standard_normal((n, c, h, w))
+    check_against_reference(layer, x, padding, F64_REL)
+
+
+@pytest.mark.parametrize("view", ["transposed", "strided"])
+def test_float64_non_contiguous_input_and_dy(view):
+    rng = np.random.default_rng(3)
+    if view == "transposed":
+        x = rng.standard_normal((7, 6, 3, 2)).transpose(3, 2, 1, 0)        # (2, 3, 6, 7)
+    else:
+        x = rng.standard_normal((2, 3, 12, 10))[:, :, ::2, 1:8]           # (2, 3, 6, 7)
+    assert not x.flags.c_contiguous
+    x_before = x.copy()
+    layer = make_layer(3, 4, 1)
+    y = layer(x)
+    dy = rng.standard_normal(y.shape[::-1]).T                              # non-contiguous
+    dx = layer.backward(dy)
+    np.testing.assert_array_equal(x, x_before)
+    assert_close(y, reference_forward(x, layer.params["weight"], layer.params["bias"], 1),
+                 F64_REL, "y")
+    ref_dx, ref_dw, ref_db = reference_backward(x, layer.params["weight"], dy, 1)
+    assert_close(dx, ref_dx, F64_REL, "dx")
+    assert_close(layer.grads["weight"], ref_dw, F64_REL, "dW")
+    assert_close(layer.grads["bias"], ref_db, F64_REL, "db")
+
+
+# -- 2. float32 error bound ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,c,o,h,w,padding", [
+    (2, 16, 16, 8, 8, 1),
+    (3, 3, 4, 7, 9, 0),
+    (1, 8, 8, 13, 11, "same"),
+    (2, 4, 6, 3, 5, 2),
+])
+def test_float32_error_against_float64_reference(n, c, o, h, w, padding):
+    layer = make_layer(c, o, padding, dtype=np.float32, seed=c * o)
+    x = np.random.default_rng(h + w).standard_normal((n, c, h, w)).astype(np.float32)
+    check_against_reference(layer, x, padding, F32_REL)
+
+
+@pytest.mark.parametrize("layer_dtype,x_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_output_dtype_follows_input(layer_dtype, x_dtype):
+    layer = make_layer(3, 4, 1, dtype=layer_dtype)
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 5)).astype(x_dtype)
+    check_against_reference(layer, x, 1, F32_REL)
+    assert layer.grads["weight"].dtype == layer_dtype and layer.grads["bias"].dtype == layer_dtype
+
+
+# -- 3. finite differences ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("padding,bias", [(1, True), (1, False), (0, True), (2, True)])
+def test_gradcheck(padding, bias):
+    layer = make_layer(3, 4, padding, bias=bias, seed=5)
+    x = np.random.default_rng(6).standard_normal((2, 3, 6, 7))
+    report = assert_gradcheck(layer, x)
+    names = {t.name for t in report.tensors}
+    assert "weight" in names and ("bias" in names) == bias
+
+
+# -- 4. PyTorch --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,c,o,h,w,padding", [
+    (2, 16, 16, 10, 10, 1),
+    (3, 16, 24, 9, 11, 0),
+    (2, 20, 16, 7, 6, 2),
+])
+def test_float32_matches_torch(n, c, o, h, w, padding):
+    torch = torch_or_skip()
+    layer = make_layer(c, o, padding, dtype=np.float32, seed=1)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(layer.params["weight"], requires_grad=True)
+    bt = torch.tensor(layer.params["bias"], requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=padding)
+    dy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yt.backward(torch.from_numpy(dy))
+    y = layer(x)
+    layer.zero_grad()
+    dx = layer.backward(dy)
+    for name, ours, theirs in (("y", y, yt), ("dx", dx, xt.grad), ("dW", layer.grads["weight"], wt.grad),
+                               ("db", layer.grads["bias"], bt.grad)):
+        theirs = theirs.detach().numpy()
+        assert ours.dtype == np.float32
+        assert_close(ours, theirs.astype(np.float64), TORCH_REL, name)
+
+
+def test_transform_matrices_compute_the_correlation():
+    """Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A is the 4×4 correlation of a 6×6 tile d with a 3×3 filter g."""
+    from layerkit.kernels import winograd
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+        direct = np.array([[np.sum(g * d[i:i + 3, j:j + 3]) for j in range(4)] for i in range(4)])
+        u, v = winograd.G @ g @ winograd.G.T, winograd.B_T @ d @ winograd.B_T.T
+        np.testing.assert_allclose(winograd.A_T @ (u * v) @ winograd.A_T.T, direct,
+                                   rtol=0, atol=1e-13)
+
+
+# -- 5. algorithm choice ------------------------------------------------------------------------------
+
+def test_auto_thresholds():
+    assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_POSITIONS) == (32, 576)
+
+
+# "auto" decides per input: Winograd needs a 3x3, stride-1, dilation-1 kernel with padding <= 2,
+# >= 32 input and output channels and an output of >= 24·24 positions.
+@pytest.mark.parametrize("args,kwargs,hw,expected", [
+    ((32, 32, 3), dict(padding=1), (24, 24), "winograd"),
+    ((32, 32, 3), dict(), (26, 26), "winograd"),              # 24x24 output
+    ((32, 32, 3), dict(), (25, 26), "im2col"),                # 23x24 output
+    ((32, 32, 3), dict(padding=1), (16, 16), "im2col"),
+    ((32, 64, (3, 3)), dict(padding="same"), (32, 32), "winograd"),
+    ((32, 32, 3), dict(padding=(0, 2)), (26, 26), "winograd"),
+    ((31, 32, 3), dict(padding=1), (64, 64), "im2col"),
+    ((32, 31, 3), dict(padding=1), (64, 64), "im2col"),
+    ((32, 32, 3), dict(stride=2), (64, 64), "im2col"),
+    ((32, 32, 3), dict(stride=(1, 2)), (64, 64), "im2col"),
+    ((32, 32, 5), dict(), (64, 64), "im2col"),
+    ((32, 32, (3, 1)), dict(), (64, 64), "im2col"),
+    ((32, 32, 3), dict(dilation=2), (64, 64), "im2col"),
+    ((32, 32, 3), dict(padding=3), (64, 64), "im2col"),
+    ((32, 32, 3), dict(padding=(1, 3)), (64, 64), "im2col"),
+    ((64, 64, 3), dict(padding=1, algorithm="im2col"), (64, 64), "im2col"),
+    ((3, 8, 3), dict(algorithm="winograd"), (5, 5), "winograd"),
+    ((1, 1, 3), dict(padding=2, algorithm="winograd"), (1, 1), "winograd"),
+])
+def test_algorithm_for_conv2d(args, kwargs, hw, expected):
+    layer = Conv2D(*args, **kwargs)
+    assert layer.algorithm == kwargs.get("algorithm", "auto")
+    assert layer.algorithm_for((2, args[0]) + hw) == expected
+
+
+def test_auto_takes_winograd_where_it_said_so(monkeypatch):
+    """The decision is what forward does: count the transform calls."""
+    calls = []
+    real = conv_module.winograd.input_transform
+    monkeypatch.setattr(conv_module.winograd, "input_transform",
+                        lambda *a: calls.append(1) or real(*a))
+    layer = Conv2D(32, 32, 3, padding=1, seed=0)
+    layer(np.zeros((1, 32, 16, 16), np.float32))
+    assert not calls
+    layer(np.zeros((1, 32, 24, 24), np.float32))
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("cls,kernel", [(Conv1D, 3), (Conv3D, 3)])
+@pytest.mark.parametrize("algorithm", ["auto", "im2col"])
+def test_algorithm_for_conv1d_conv3d(cls, kernel, algorithm):
+    layer = cls(32, 32, kernel, padding=1, algorithm=algorithm)
+    shape = (2, 32) + (40,) * cls.ndim
+    assert layer.algorithm == algorithm and layer.algorithm_for(shape) == "im2col"
+
+
+def test_repr():
+    assert repr(Conv2D(3, 8, kernel_size=3, padding=1, algorithm="winograd")) == \
+        "Conv2D(3, 8, kernel_size=3, padding=1, algorithm='winograd')"
+    assert repr(Conv2D(3, 8, 3, bias=False, algorithm="winograd")) == \
+        "Conv2D(3, 8, kernel_size=3, bias=False, algorithm='winograd')"
+    assert repr(Conv2D(64, 64, 3, padding="same", algorithm="im2col")) == \
+        "Conv2D(64, 64, kernel_size=3, padding='same', algorithm='im2col')"
+    assert repr(Conv2D(16, 16, 3, padding=1)) == "Conv2D(16, 16, kernel_size=3, padding=1)"
+    assert repr(Conv2D(16, 16, 3, algorithm="auto")) == "Conv2D(16, 16, kernel_size=3)"
+    assert repr(Conv1D(2, 3, 3, algorithm="im2col")) == "Conv1D(2, 3, kernel_size=3, algorithm='im2col')"
+
+
+def test_winograd_forward_and_dx_do_not_run_im2col(monkeypatch):
+    """Winograd computes y and ∂L/∂x (∂L/∂W may use im2col's columns): no im2col in forward,
+    no col2im (im2col's ∂L/∂x) in backward. The im2col layer shows the spies work."""
+    calls = []
+
+    def spy(name, kernel):
+        def wrapped(*args):
+            calls.append(name)
+            return kernel(*args)
+        return wrapped
+
+    for name in ("im2col", "im2col_parallel", "col2im", "col2im_parallel"):
+        monkeypatch.setattr(conv_module, name, spy(name, getattr(conv_module, name)))
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    for algorithm in ("winograd", "im2col"):
+        calls.clear()
+        layer = make_layer(3, 4, 1, algorithm=algorithm)
+        y = layer(x)
+        in_forward = list(calls)
+        layer.backward(np.ones(y.shape))
+        uses_col2im = any(name.startswith("col2im") for name in calls)
+        if algorithm == "winograd":
+            assert not in_forward and not uses_col2im, calls
+        else:
+            assert in_forward and uses_col2im, calls
+
+
+# -- 6. constructor errors ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls,args,kwargs,prefix", [
+    (Conv2D, (3, 8, 5), dict(), r"Conv2D\(3, 8, kernel_size=5"),
+    (Conv2D, (3, 8, (3, 5)), dict(), r"Conv2D\(3, 8, kernel_size=\(3, 5\)"),
+    (Conv2D, (3, 8, 3), dict(stride=2), r"Conv2D\(3, 8, kernel_size=3"),
+    (Conv2D, (3, 8, 3), dict(dilation=2), r"Conv2D\(3, 8, kernel_size=3"),
+    (Conv2D, (3, 8, 3), dict(padding=3), r"Conv2D\(3, 8, kernel_size=3"),
+    (Conv2D, (3, 8, 3), dict(padding=(2, 3)), r"Conv2D\(3, 8, kernel_size=3"),
+    (Conv1D, (3, 8, 3), dict(), r"Conv1D\(3, 8, kernel_size=3"),
+    (Conv3D, (3, 8, 3), dict(), r"Conv3D\(3, 8, kernel_size=3"),
+])
+def test_winograd_not_applicable_raises(cls, args, kwargs, prefix):
+    with pytest.raises(ValueError, match="^" + prefix + r"[,)].*winograd") as info:
+        cls(*args, algorithm="winograd", **kwargs)
+    assert "): " in str(info.value)
+
+
+@pytest.mark.parametrize("cls", [Conv1D, Conv2D, Conv3D])
+def test_unknown_algorithm_raises(cls):
+    with pytest.raises(ValueError) as info:
+        cls(3, 8, 3, algorithm="fft")
+    message = str(info.value)
+    assert message.startswith(f"{cls.__name__}(3, 8, kernel_size=3")
+    assert all(choice in message for choice in ("fft", "auto", "im2col", "winograd"))
+
+
+# -- 7. needs_input_grad ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_needs_input_grad_false_skips_dx_and_keeps_parameter_gradients(dtype):
+    layer = make_layer(4, 5, 1, dtype=dtype)
+    x = np.random.default_rng(0).standard_normal((3, 4, 7, 6)).astype(dtype)
+    y, dy, dx, dw, db = run(layer, x)
+    assert dx is not None
+    layer.zero_grad()
+    layer.needs_input_grad = False
+    np.testing.assert_array_equal(layer(x), y)
+    assert layer.backward(dy) is None
+    np.testing.assert_array_equal(layer.grads["weight"], dw)
+    np.testing.assert_array_equal(layer.grads["bias"], db)
+
+
+# -- 8. repeated calls, buffer reuse, parameter changes ---------------------------------------------
+
+def test_repeated_calls_with_changing_shapes_accumulate_correctly():
+    layer = make_layer(3, 4, 1)
+    rng = np.random.default_rng(0)
+    total_dw, total_db = np.zeros(layer.params["weight"].shape), np.zeros(4)
+    # batch sizes N = 3, 1, 3, then inputs that shrink inside the same 4×4-tile-rounded extent
+    # (6 → 5, 10 → 9 rows: a reused padded buffer must not keep the previous input's last row)
+    for shape in [(3, 3, 6, 6), (1, 3, 6, 6), (3, 3, 6, 6), (3, 3, 5, 6), (3, 3, 6, 5),
+                  (2, 3, 10, 5), (2, 3, 9, 5), (3, 3, 6, 6)]:
+        x = rng.standard_normal(shape)
+        y = layer(x)
+        assert_close(y, reference_forward(x, layer.params["weight"], layer.params["bias"], 1),
+                     F64_REL, f"y {shape}")
+        dy = rng.standard_normal(y.shape)
+        dx = layer.backward(dy)                                    # no zero_grad: accumulates
+        ref_dx, ref_dw, ref_db = reference_backward(x, layer.params["weight"], dy, 1)
+        total_dw += ref_dw
+        total_db += ref_db
+        assert_close(dx, ref_dx, F64_REL, f"dx {shape}")
+        assert_close(layer.grads["weight"], total_dw, F64_REL, f"dW {shape}")
+        assert_close(layer.grads["bias"], total_db, F64_REL, f"db {shape}")
+
+
+def test_returned_arrays_are_not_overwritten_by_later_calls():
+    layer = make_layer(3, 4, 1)
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 5, 5))
+    y1, _, dx1, _, _ = run(layer, x1)
+    y1_copy, dx1_copy = y1.copy(), dx1.copy()
+    run(layer, x2)
+    np.testing.assert_array_equal(y1, y1_copy)
+    np.testing.assert_array_equal(dx1, dx1_copy)
+
+
+def test_parameter_changes_between_calls_are_seen():
+    layer = make_layer(3, 4, 1, dtype=np.float32)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 7))
+    run(layer, x.astype(np.float32))
+    layer.params["weight"] -= 0.5 * rng.standard_normal(layer.params["weight"].shape).astype(np.float32)
+    layer.params["bias"] += 1.0                                    # in place, as optimizers do
+    check_against_reference(layer, x.astype(np.float32), 1, F32_REL)
+    layer.astype(np.float64)                                       # new arrays, new dtype
+    check_against_reference(layer, x, 1, F64_REL)
+    layer.params["weight"][0] = 0.0
+    check_against_reference(layer, x, 1, F64_REL)
+
+
+# -- 9. threads ---------------------------------------------------------------------------------------
+
+# (N, C = O, H = W): the first is 16 samples of 9 tiles; in the second (17 samples of 4 tiles)
+# the split of the batch over threads also changes which samples share a transform product
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+@pytest.mark.parametrize("n,c,size", [(16, 32, 12), (17, 64, 6)])
+def test_results_do_not_depend_on_the_number_of_threads(n, c, size):
+    layer = make_layer(c, c, 1, dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((n, c, size, size)).astype(np.float32)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            results.append(run(layer, x))
+    finally:
+        numba.set_num_threads(before)
+    (y1, _, dx1, dw1, db1), (y2, _, dx2, dw2, db2) = results
+    for name, one, many in (("y", y1, y2), ("dx", dx1, dx2), ("dW", dw1, dw2), ("db", db1, db2)):
+        np.testing.assert_array_equal(one, many, err_msg=f"{name}: 1 thread vs {before}")
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    w = layer.params["weight"].astype(np.float64)
+    expected = sum(np.einsum("oc,ncij->noij", w[:, :, a, b], xp[:, :, a:a + size, b:b + size])
+                   for a in range(3) for b in range(3)) + layer.params["bias"][:, None, None]
+    assert_close(y1, expected, F32_REL, "y")              # and the results are right
