@@ -118,7 +118,7 @@ CASES = [
 ]
 
 
-# -- 1. float64 against the references ---------------------------------------------------------------
+# -- 1. float64 against the references -------------------------------------------------------------
 
 @pytest.mark.parametrize("n,c,o,h,w,padding,bias", CASES)
 def test_float64_matches_reference(n, c, o, h, w, padding, bias):
@@ -150,7 +150,7 @@ def test_float64_non_contiguous_input_and_dy(view):
     assert_close(layer.grads["bias"], ref_db, F64_REL, "db")
 
 
-# -- 2. float32 error bound ---------------------------------------------------------------------------
+# -- 2. float32 error bound ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n,c,o,h,w,padding", [
     (2, 16, 16, 8, 8, 1),
@@ -164,7 +164,8 @@ def test_float32_error_against_float64_reference(n, c, o, h, w, padding):
     check_against_reference(layer, x, padding, F32_REL)
 
 
-@pytest.mark.parametrize("layer_dtype,x_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+@pytest.mark.parametrize("layer_dtype,x_dtype",
+                         [(np.float64, np.float32), (np.float32, np.float64)])
 def test_output_dtype_follows_input(layer_dtype, x_dtype):
     layer = make_layer(3, 4, 1, dtype=layer_dtype)
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 5)).astype(x_dtype)
@@ -172,7 +173,7 @@ def test_output_dtype_follows_input(layer_dtype, x_dtype):
     assert layer.grads["weight"].dtype == layer_dtype and layer.grads["bias"].dtype == layer_dtype
 
 
-# -- 3. finite differences ----------------------------------------------------------------------------
+# -- 3. finite differences -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding,bias", [(1, True), (1, False), (0, True), (2, True)])
 def test_gradcheck(padding, bias):
@@ -183,7 +184,7 @@ def test_gradcheck(padding, bias):
     assert "weight" in names and ("bias" in names) == bias
 
 
-# -- 4. PyTorch --------------------------------------------------------------------------------------
+# -- 4. PyTorch ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n,c,o,h,w,padding", [
     (2, 16, 16, 10, 10, 1),
@@ -204,7 +205,8 @@ def test_float32_matches_torch(n, c, o, h, w, padding):
     y = layer(x)
     layer.zero_grad()
     dx = layer.backward(dy)
-    for name, ours, theirs in (("y", y, yt), ("dx", dx, xt.grad), ("dW", layer.grads["weight"], wt.grad),
+    for name, ours, theirs in (("y", y, yt), ("dx", dx, xt.grad),
+                               ("dW", layer.grads["weight"], wt.grad),
                                ("db", layer.grads["bias"], bt.grad)):
         theirs = theirs.detach().numpy()
         assert ours.dtype == np.float32
@@ -223,7 +225,7 @@ def test_transform_matrices_compute_the_correlation():
                                    rtol=0, atol=1e-13)
 
 
-# -- 5. algorithm choice ------------------------------------------------------------------------------
+# -- 5. algorithm choice ---------------------------------------------------------------------------
 
 def test_auto_thresholds():
     assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_POSITIONS) == (32, 576)
@@ -287,7 +289,8 @@ def test_repr():
         "Conv2D(64, 64, kernel_size=3, padding='same', algorithm='im2col')"
     assert repr(Conv2D(16, 16, 3, padding=1)) == "Conv2D(16, 16, kernel_size=3, padding=1)"
     assert repr(Conv2D(16, 16, 3, algorithm="auto")) == "Conv2D(16, 16, kernel_size=3)"
-    assert repr(Conv1D(2, 3, 3, algorithm="im2col")) == "Conv1D(2, 3, kernel_size=3, algorithm='im2col')"
+    assert repr(Conv1D(2, 3, 3, algorithm="im2col")) == \
+        "Conv1D(2, 3, kernel_size=3, algorithm='im2col')"
 
 
 def test_winograd_forward_and_dx_do_not_run_im2col(monkeypatch):
@@ -317,7 +320,7 @@ def test_winograd_forward_and_dx_do_not_run_im2col(monkeypatch):
             assert in_forward and uses_col2im, calls
 
 
-# -- 6. constructor errors ----------------------------------------------------------------------------
+# -- 6. constructor errors -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cls,args,kwargs,prefix", [
     (Conv2D, (3, 8, 5), dict(), r"Conv2D\(3, 8, kernel_size=5"),
@@ -344,7 +347,7 @@ def test_unknown_algorithm_raises(cls):
     assert all(choice in message for choice in ("fft", "auto", "im2col", "winograd"))
 
 
-# -- 7. needs_input_grad ------------------------------------------------------------------------------
+# -- 7. needs_input_grad ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_needs_input_grad_false_skips_dx_and_keeps_parameter_gradients(dtype):
@@ -360,7 +363,7 @@ def test_needs_input_grad_false_skips_dx_and_keeps_parameter_gradients(dtype):
     np.testing.assert_array_equal(layer.grads["bias"], db)
 
 
-# -- 8. repeated calls, buffer reuse, parameter changes ---------------------------------------------
+# -- 8. repeated calls, buffer reuse, parameter changes --------------------------------------------
 
 def test_repeated_calls_with_changing_shapes_accumulate_correctly():
     layer = make_layer(3, 4, 1)
@@ -400,7 +403,8 @@ def test_parameter_changes_between_calls_are_seen():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 3, 6, 7))
     run(layer, x.astype(np.float32))
-    layer.params["weight"] -= 0.5 * rng.standard_normal(layer.params["weight"].shape).astype(np.float32)
+    step = rng.standard_normal(layer.params["weight"].shape).astype(np.float32)
+    layer.params["weight"] -= 0.5 * step
     layer.params["bias"] += 1.0                                    # in place, as optimizers do
     check_against_reference(layer, x.astype(np.float32), 1, F32_REL)
     layer.astype(np.float64)                                       # new arrays, new dtype
@@ -409,7 +413,7 @@ def test_parameter_changes_between_calls_are_seen():
     check_against_reference(layer, x, 1, F64_REL)
 
 
-# -- 9. threads ---------------------------------------------------------------------------------------
+# -- 9. threads ------------------------------------------------------------------------------------
 
 # (N, C = O, H = W): the first is 16 samples of 9 tiles; in the second (17 samples of 4 tiles)
 # the split of the batch over threads also changes which samples share a transform product
@@ -428,7 +432,7 @@ def test_results_do_not_depend_on_the_number_of_threads(n, c, size):
         numba.set_num_threads(before)
     (y1, _, dx1, dw1, db1), (y2, _, dx2, dw2, db2) = results
     for name, one, many in (("y", y1, y2), ("dx", dx1, dx2), ("dW", dw1, dw2), ("db", db1, db2)):
-        np.testing.assert_array_equal(one, many, err_msg=f"{name}: 1 thread vs {before}")
+        np.testing.assert_array_equal(one, many, err_msg=f"{name}: 1 thread vs more")
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
     w = layer.params["weight"].astype(np.float64)
     expected = sum(np.einsum("oc,ncij->noij", w[:, :, a, b], xp[:, :, a:a + size, b:b + size])
