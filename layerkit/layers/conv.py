@@ -271,9 +271,9 @@ class ConvND(_Buffers, Layer):
         after, as far as the tiles need) with w (O, C, 3, 3), plus bias, by Winograd F(4×4, 3×3).
 
         Returns (y of shape (N, O, *out_hw), the padded src as (N, C, 1, H_p, W_p)). Samples are
-        split into blocks that run in threads (threads.run_batch_blocks). Within a block, groups
-        of samples with ≥ _WINOGRAD_GROUP_TILES tiles in all share one transform array and one
-        product (36 GEMMs), small enough to stay in cache, wide enough for BLAS.
+        grouped, ≥ _WINOGRAD_GROUP_TILES tiles per group, and each group shares one transform
+        array and one product (36 GEMMs): small enough to stay in cache, wide enough for BLAS.
+        Blocks of whole groups run in threads (threads.run_batch_blocks).
         """
         n, c, dt = src.shape[0], src.shape[1], src.dtype
         o = w.shape[0]
@@ -285,10 +285,13 @@ class ConvND(_Buffers, Layer):
         y = np.empty((n, o) + tuple(out_hw), dtype=dt)
         exact = out_hw == (4 * tiles_h, 4 * tiles_w)
         tiles = tiles_h * tiles_w
-        group = -(-_WINOGRAD_GROUP_TILES // tiles)             # samples per product
+        group = min(n, -(-_WINOGRAD_GROUP_TILES // tiles))     # samples per product
+        groups = -(-n // group)
 
-        def run(lo: int, hi: int) -> None:
-            size = min(group, hi - lo)
+        def run(g_lo: int, g_hi: int) -> None:
+            # whole groups per thread: the products, hence the rounding, do not depend on the
+            # number of threads
+            lo, hi, size = g_lo * group, min(g_hi * group, n), group
             # channel-major (C, 36, T) and (O, 36, T): each channel's transforms are one block
             # of memory; the 36 GEMMs read and write them through strided views
             v = np.empty((c, 36, size * tiles), dtype=dt)
@@ -308,7 +311,7 @@ class ConvND(_Buffers, Layer):
                         winograd.output_transform(m, (i - first) * tiles, bias, full, k)
                         y[i] = full[:, :out_hw[0], :out_hw[1]]
 
-        run_batch_blocks(run, n, 36 * o * c * tiles)
+        run_batch_blocks(run, groups, 36 * o * c * tiles * group)
         return y, xp
 
     def forward(self, x: np.ndarray) -> np.ndarray:
