@@ -14,6 +14,8 @@ repr, constructor errors), ``needs_input_grad = False``, buffer reuse across bat
 parameter changes between calls, and bit-identical results for any number of numba threads.
 """
 
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -415,11 +417,17 @@ def test_parameter_changes_between_calls_are_seen():
 
 # -- 9. threads ------------------------------------------------------------------------------------
 
-# (N, C = O, H = W): the first is 16 samples of 9 tiles; in the second (17 samples of 4 tiles)
-# the split of the batch over threads also changes which samples share a transform product
+# (N, C = O, H = W, whether the batch must be split over threads): 16 samples of 9 tiles; 17 of 4
+# tiles (the split must not change which samples share a transform product); 17 of 64 tiles,
+# large enough that the samples do run in several threads (checked, so the test stays meaningful)
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
-@pytest.mark.parametrize("n,c,size", [(16, 32, 12), (17, 64, 6)])
-def test_results_do_not_depend_on_the_number_of_threads(n, c, size):
+@pytest.mark.parametrize("n,c,size,split", [(16, 32, 12, False), (17, 64, 6, False),
+                                            (17, 32, 32, True)])
+def test_results_do_not_depend_on_the_number_of_threads(n, c, size, split, monkeypatch):
+    threads_used = set()
+    transform = conv_module.winograd.input_transform
+    monkeypatch.setattr(conv_module.winograd, "input_transform",
+                        lambda *a: threads_used.add(threading.get_ident()) or transform(*a))
     layer = make_layer(c, c, 1, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((n, c, size, size)).astype(np.float32)
     before = numba.get_num_threads()
@@ -427,9 +435,12 @@ def test_results_do_not_depend_on_the_number_of_threads(n, c, size):
     try:
         for threads in (1, numba.config.NUMBA_NUM_THREADS):
             numba.set_num_threads(threads)
+            threads_used.clear()
             results.append(run(layer, x))
     finally:
         numba.set_num_threads(before)
+    if split:
+        assert len(threads_used) > 1, "the batch ran in one thread: pick a larger case"
     (y1, _, dx1, dw1, db1), (y2, _, dx2, dw2, db2) = results
     for name, one, many in (("y", y1, y2), ("dx", dx1, dx2), ("dW", dw1, dw2), ("db", db1, db2)):
         np.testing.assert_array_equal(one, many, err_msg=f"{name}: 1 thread vs more")
