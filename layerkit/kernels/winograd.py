@@ -64,14 +64,14 @@ def filter_transform(w: np.ndarray, dtype) -> np.ndarray:
 
 
 @jit(nogil=True, error_model="numpy")
-def input_transform(xp, n, v, first, k):
+def input_transform(xp, n, v, first, k, t):
     """v[c, ξ, first + t] = (Bᵀ d B)[ξ] for every channel c and tile t of sample n of the padded
     input xp (N, C, 4·tiles_h + 2, 4·tiles_w + 2); v is (C, 36, ≥ first + tiles_h·tiles_w), so that
-    several samples can share one product. k = constants()."""
+    several samples can share one product. k = constants(); t is scratch of shape
+    (6, 4·tiles_w + 2)."""
     two, four, five = k[0], k[1], k[2]
     tiles_h, width = (xp.shape[2] - 2) // 4, xp.shape[3]
     tiles_w = (width - 2) // 4
-    t = np.empty((6, width), dtype=v.dtype)
     for c in range(xp.shape[1]):
         plane, vc = xp[n, c], v[c]
         for th in range(tiles_h):
@@ -106,13 +106,12 @@ def _b_t(d0, d1, d2, d3, d4, d5, two, four, five):
 
 
 @jit(nogil=True, error_model="numpy")
-def output_transform(m, first, bias, y, k):
+def output_transform(m, first, bias, y, k, s):
     """y[o, 4·th + i, 4·tw + j] = (Aᵀ m[o, :, first + t] A)[i, j] + bias[o] for one sample's tiles
     t = th·tiles_w + tw of the product m (O, 36, ≥ first + tiles); y is (O, 4·tiles_h, 4·tiles_w),
-    every element written. k = constants()."""
+    every element written. k = constants(); s is scratch of shape (24, tiles_w)."""
     two, four, eight = k[0], k[1], k[3]
     tiles_h, tiles_w = y.shape[1] // 4, y.shape[2] // 4
-    s = np.empty((24, tiles_w), dtype=y.dtype)
     for o in range(y.shape[0]):
         b, mo = bias[o], m[o]
         for th in range(tiles_h):
@@ -124,21 +123,21 @@ def output_transform(m, first, bias, y, k):
                     mo[30 + col, lo:lo + tiles_w]
                 s0, s1, s2, s3 = s[col], s[6 + col], s[12 + col], s[18 + col]
                 for tw in range(tiles_w):
-                    a1, a2, a3, a4 = m1[tw], m2[tw], m3[tw], m4[tw]
-                    p12, d12, p34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
-                    s0[tw] = m0[tw] + p12 + p34
-                    s1[tw] = d12 + two * d34
-                    s2[tw] = p12 + four * p34
-                    s3[tw] = d12 + eight * d34 + m5[tw]
+                    s0[tw], s1[tw], s2[tw], s3[tw] = _a_t(
+                        m0[tw], m1[tw], m2[tw], m3[tw], m4[tw], m5[tw], two, four, eight)
             for i in range(4):                 # then A along the columns, plus the bias
                 row = y[o, 4 * th + i]
                 c0, c1, c2 = s[6 * i], s[6 * i + 1], s[6 * i + 2]
                 c3, c4, c5 = s[6 * i + 3], s[6 * i + 4], s[6 * i + 5]
                 for tw in range(tiles_w):
-                    a1, a2, a3, a4 = c1[tw], c2[tw], c3[tw], c4[tw]
-                    p12, d12, p34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
+                    y0, y1, y2, y3 = _a_t(c0[tw], c1[tw], c2[tw], c3[tw], c4[tw], c5[tw],
+                                          two, four, eight)
                     j = 4 * tw
-                    row[j] = c0[tw] + p12 + p34 + b
-                    row[j + 1] = d12 + two * d34 + b
-                    row[j + 2] = p12 + four * p34 + b
-                    row[j + 3] = d12 + eight * d34 + c5[tw] + b
+                    row[j], row[j + 1], row[j + 2], row[j + 3] = y0 + b, y1 + b, y2 + b, y3 + b
+
+
+@jit(nogil=True, error_model="numpy")
+def _a_t(m0, m1, m2, m3, m4, m5, two, four, eight):
+    """Aᵀ m for one 6-vector m (a column, then a row of the transform domain)."""
+    p12, d12, p34, d34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + p12 + p34, d12 + two * d34, p12 + four * p34, d12 + eight * d34 + m5

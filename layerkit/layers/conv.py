@@ -254,16 +254,23 @@ class ConvND(_Buffers, Layer):
     def algorithm_for(self, x_shape: tuple) -> str:
         """"winograd" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
         shape ``x_shape`` (see ``algorithm``)."""
+        out_spatial = self.geometry.output_shape(repr(self), tuple(x_shape[2:]))
+        return "winograd" if self._uses_winograd(out_spatial) else "im2col"
+
+    def _uses_winograd(self, out_spatial: tuple) -> bool:
         if self.algorithm != "auto":
-            return self.algorithm
-        if not self._winograd_applies or min(self.in_channels, self.out_channels) < \
-                _WINOGRAD_MIN_CHANNELS:
-            return "im2col"
-        positions = math.prod(self.geometry.output_shape(repr(self), tuple(x_shape[2:])))
-        return "winograd" if positions >= _WINOGRAD_MIN_POSITIONS else "im2col"
+            return self.algorithm == "winograd"
+        return self._winograd_applies and min(self.in_channels, self.out_channels) >= \
+            _WINOGRAD_MIN_CHANNELS and math.prod(out_spatial) >= _WINOGRAD_MIN_POSITIONS
 
     def _args3(self, out_spatial: tuple) -> tuple:
         return _kernel_args(self.geometry, out_spatial)
+
+    def _im2col(self, xp: np.ndarray, n: int, out_spatial: tuple) -> np.ndarray:
+        """The columns (C·∏K, N, ∏out) of the padded input xp, in the reused ``_cols`` buffer."""
+        rows = self.in_channels * math.prod(self.kernel_size)
+        cols = self._buffer("_cols", (rows, n, math.prod(out_spatial)), xp.dtype)
+        return _kernel(im2col, im2col_parallel, cols.size)(xp, cols, *self._args3(out_spatial))
 
     def _winograd_conv(self, name: str, src: np.ndarray, w: np.ndarray, bias: np.ndarray,
                        pad_lo: tuple, out_hw: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -291,24 +298,25 @@ class ConvND(_Buffers, Layer):
         def run(g_lo: int, g_hi: int) -> None:
             # whole groups per thread: the products, hence the rounding, do not depend on the
             # number of threads
-            lo, hi, size = g_lo * group, min(g_hi * group, n), group
+            lo, hi = g_lo * group, min(g_hi * group, n)
             # channel-major (C, 36, T) and (O, 36, T): each channel's transforms are one block
             # of memory; the 36 GEMMs read and write them through strided views
-            v = np.empty((c, 36, size * tiles), dtype=dt)
-            m = np.empty((o, 36, size * tiles), dtype=dt)
+            v = np.empty((c, 36, group * tiles), dtype=dt)
+            m = np.empty((o, 36, group * tiles), dtype=dt)
             v_xi, m_xi = v.transpose(1, 0, 2), m.transpose(1, 0, 2)
+            rows = np.empty((6, 4 * tiles_w + 2), dtype=dt)     # the kernels' scratch
+            sums = np.empty((24, tiles_w), dtype=dt)
             full = None if exact else np.empty((o, 4 * tiles_h, 4 * tiles_w), dtype=dt)
-            for first in range(lo, hi, size):
-                last = min(first + size, hi)
+            for first in range(lo, hi, group):
+                last = min(first + group, hi)
                 width = (last - first) * tiles
                 for i in range(first, last):
-                    winograd.input_transform(xp4, i, v, (i - first) * tiles, k)
+                    winograd.input_transform(xp4, i, v, (i - first) * tiles, k, rows)
                 np.matmul(u, v_xi[:, :, :width], out=m_xi[:, :, :width])
                 for i in range(first, last):
-                    if exact:
-                        winograd.output_transform(m, (i - first) * tiles, bias, y[i], k)
-                    else:
-                        winograd.output_transform(m, (i - first) * tiles, bias, full, k)
+                    out = y[i] if exact else full
+                    winograd.output_transform(m, (i - first) * tiles, bias, out, k, sums)
+                    if not exact:
                         y[i] = full[:, :out_hw[0], :out_hw[1]]
 
         run_batch_blocks(run, groups, 36 * o * c * tiles * group)
@@ -321,16 +329,15 @@ class ConvND(_Buffers, Layer):
         n, dt, g = x.shape[0], x.dtype, self.geometry
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
-        if self.algorithm_for(x.shape) == "winograd":   # ∂L/∂W's columns: built in backward
+        if self._uses_winograd(out_spatial):   # ∂L/∂W's columns: built in backward
             y, xp = self._winograd_conv("_xp", x, self.params["weight"], bias, g.pad_lo,
                                         out_spatial)
             self._cache = (None, xp, x.shape, out_spatial)
             return y
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], g.padding))
         xp = self._padded("_xp", x, g.pad_lo, padded)
-        rows, positions = self.in_channels * math.prod(self.kernel_size), math.prod(out_spatial)
-        cols = self._buffer("_cols", (rows, n, positions), dt)
-        _kernel(im2col, im2col_parallel, cols.size)(xp, cols, *self._args3(out_spatial))
+        cols = self._im2col(xp, n, out_spatial)
+        rows, positions = cols.shape[0], cols.shape[2]
         # one GEMM for the whole batch: Y (O, N·P) = W₂ cols (R, N·P)
         w2 = self.params["weight"].reshape(self.out_channels, rows).astype(dt, copy=False)
         yg = self._buffer("_yg", (self.out_channels, n * positions), dt)
@@ -344,11 +351,10 @@ class ConvND(_Buffers, Layer):
         cols, xp, x_shape, out_spatial = self.saved()
         n, g = x_shape[0], self.geometry
         self.check_dy(dy, (n, self.out_channels) + out_spatial)
-        rows, positions = self.in_channels * math.prod(self.kernel_size), math.prod(out_spatial)
         if cols is None:        # Winograd forward: the columns from the padded input it kept
-            cols = self._buffer("_cols", (rows, n, positions), xp.dtype)
-            _kernel(im2col, im2col_parallel, cols.size)(xp, cols, *self._args3(out_spatial))
+            cols = self._im2col(xp, n, out_spatial)
         dt = cols.dtype
+        rows, positions = cols.shape[0], cols.shape[2]
         # δ as (O, N·P), the layout of the forward GEMM's output
         dyg = _transposed_copy(self._buffer("_dyg", (self.out_channels, n, positions), dt), dy)
         d2 = dyg.reshape(self.out_channels, n * positions)
