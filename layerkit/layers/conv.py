@@ -131,7 +131,11 @@ _WINOGRAD_GROUP_TILES = 64
 
 # Work (elements of the column matrix) from which the parallel kernels pay for their launch; with
 # one numba thread the serial kernels are always used (the parallel build is slower there).
-_PARALLEL_MIN = 1 << 20
+# Measured 2026-11-23, 2 threads, OMP_WAIT_POLICY=PASSIVE, im2col serial vs parallel: 60k
+# elements 22 vs 32 µs, 240k 86 vs 66 µs, 960k (LeNet conv2, N = 64) 334 vs 194 µs. (It was
+# 2^20, which kept LeNet conv2 serial: its fwd+bwd went from 1.19-1.21× to 0.94-1.08× PyTorch's
+# time on 2 threads with the parallel kernels.)
+_PARALLEL_MIN = 1 << 18
 
 
 def _kernel(serial, parallel, work: int):
