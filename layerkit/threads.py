@@ -20,7 +20,12 @@ none with less than :data:`MIN_STEP_WORK` multiply-adds per step: below that the
 overhead of a second thread costs more than it saves. Measured 2026-11-23 on 2 cores, float32
 fwd+bwd, serial vs 2 blocks: LSTM (T=100, N=64, D=128, H=256) 214 → 178 ms, (100, 32, 64, 256)
 97 → 83 ms; (20, 16, 32, 64) 1.6 → 2.5 ms and RNN (50, 32, 64, 128) 7 → 8-11 ms, which the
-threshold keeps serial.
+threshold keeps serial. The threshold, 2^19 per block, sits between these (re-measured the same
+day, alternating 1 and 2 blocks in one process, multiply-adds per step in brackets): RNN (50, 32,
+64, 128) [2^19] 4.4 → 5.7 ms and LSTM (20, 16, 32, 64) [2^18] 1.4 → 2.0 ms lose; GRU (50, 16,
+64, 128) [1.5·2^19] 6.6 → 5.6 ms, LSTM (50, 16, 64, 128) [2^20] 9.0 → 7.0 ms, GRU (50, 32, 64,
+128) [1.5·2^20] 12.6 → 9.8 ms and LSTM (50, 32, 64, 128) [2^21] 15.8 → 12.5 ms gain. (It was
+2^21, which kept the benchmark's small LSTM and GRU serial.)
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import functools
 import numba
 
 MIN_ROWS = 8
-MIN_STEP_WORK = 1 << 21
+MIN_STEP_WORK = 1 << 19
 
 
 @functools.lru_cache(maxsize=1)

@@ -49,7 +49,9 @@ def test_recurrent_time_loop_runs_on_one_blas_thread(monkeypatch):
 @pytest.mark.parametrize("n, threads, row_work, expect", [
     (64, 2, 4 * 256 * 256, [(0, 32), (32, 64)]),        # large LSTM: two blocks
     (64, 1, 4 * 256 * 256, [(0, 64)]),                  # one thread: one block
-    (32, 2, 4 * 128 * 128, [(0, 32)]),                  # 2.1 M multiply-adds per step: too little
+    (32, 2, 4 * 128 * 128, [(0, 16), (16, 32)]),        # small LSTM: 2^20 per block, enough
+    (32, 2, 128 * 128, [(0, 32)]),                      # small RNN: 2^19 in all, too little
+    (16, 2, 3 * 128 * 128, [(0, 16)]),                  # 1.5 · 2^19 in all: too little
     (12, 2, 10 ** 9, [(0, 12)]),                        # fewer than 2 × MIN_ROWS rows
     (50, 3, 10 ** 9, [(0, 16), (16, 33), (33, 50)]),
 ])

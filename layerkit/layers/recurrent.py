@@ -266,8 +266,9 @@ class _Recurrent(Layer):
         self.grads["weight_ih"] += dx2.T @ xt.reshape(steps * n, d)
         self.grads["weight_hh"] += dh2.T @ hs[:-1].reshape(steps * n, self.hidden_size)
         if self.bias:
-            self.grads["bias_ih"] += dx2.sum(axis=0)
-            self.grads["bias_hh"] += dh2.sum(axis=0)
+            db = dx2.sum(axis=0)
+            self.grads["bias_ih"] += db
+            self.grads["bias_hh"] += db if delta_h is delta_x else dh2.sum(axis=0)
         dx = (dx2 @ w_ih).reshape(steps, n, d)
         return np.ascontiguousarray(dx.transpose(1, 0, 2))
 
