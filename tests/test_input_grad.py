@@ -23,6 +23,8 @@ LAYERS = {
     "Conv2D-valid-strided": (lambda dt: lk.Conv2D(1, 6, 5, stride=2, dtype=dt, seed=5),
                              (4, 1, 11, 11)),
     "Conv3D": (lambda dt: lk.Conv3D(2, 3, 2, padding=1, dtype=dt, seed=6), (2, 2, 3, 4, 3)),
+    "ConvTranspose2D": (lambda dt: lk.ConvTranspose2D(3, 2, 3, stride=2, padding=1, dtype=dt,
+                                                      seed=9), (2, 3, 4, 5)),
     "Linear": (lambda dt: lk.Linear(6, 4, dtype=dt, seed=7), (5, 6)),
     "Linear-3d-nobias": (lambda dt: lk.Linear(3, 2, bias=False, dtype=dt, seed=8), (2, 4, 3)),
 }
@@ -68,7 +70,8 @@ def test_skip_returns_none_and_identical_parameter_gradients(name, dtype):
         assert np.any(g_full[k] != 0), k                   # the comparison is not vacuous
 
 
-@pytest.mark.parametrize("name", [n for n in LAYERS if n.startswith("Conv")])
+@pytest.mark.parametrize("name", [n for n in LAYERS if n.startswith("Conv") and
+                                  "Transpose" not in n])   # its ∂L/∂x is a GEMM, not col2im
 def test_conv_skip_runs_no_col2im_and_keeps_no_dx_scratch(name, monkeypatch):
     factory, x_shape = LAYERS[name]
     layer = factory(np.float64)

@@ -489,7 +489,7 @@ class ConvTransposeND(_Buffers, Layer):
         self._cache = (xg, x.shape)
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         xg, x_shape = self.saved()
         n, spatial, dt = x_shape[0], x_shape[2:], xg.dtype
         out_spatial = self.output_shape(spatial)
@@ -506,6 +506,8 @@ class ConvTransposeND(_Buffers, Layer):
         x2 = xg.reshape(self.in_channels, n * positions)
         dw = np.matmul(x2, d2.T)                                  # Σ_n x[n] dcols[n]ᵀ, one GEMM
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
+        if not self.needs_input_grad:
+            return None
         w2 = self.params["weight"].reshape(self.in_channels, rows).astype(dt, copy=False)
         dxg = np.matmul(w2, d2).reshape(self.in_channels, n, positions)  # W₂ im2col(δ)
         dx = np.empty((n, self.in_channels, positions), dtype=dt)
@@ -546,7 +548,8 @@ class ConvTranspose2D(ConvTransposeND):
     Its backward is that convolution's forward. With cols = im2col(δ) (the windows of δ that the
     matching convolution would read) and W₂ = W reshaped (C_in, C_out·∏K):
     ∂L/∂x[n] = W₂ cols[n] (a convolution of δ), ∂L/∂W₂ = Σ_n x[n] cols[n]ᵀ, ∂L/∂b = Σ δ over
-    the batch and positions.
+    the batch and positions. With ``needs_input_grad = False`` backward skips the ∂L/∂x product
+    and returns None.
     """
 
     ndim = 2
