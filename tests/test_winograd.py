@@ -117,6 +117,8 @@ CASES = [
     (2, 2, 3, 7, 6, "valid", False),      # 5×4
     (2, 2, 3, 5, 4, (0, 2), True),        # 3×6, different padding per axis
     (1, 16, 17, 5, 6, 1, True),           # C, O ≥ 16 (the "auto" regime)
+    (1, 3, 2, 50, 37, 1, True),           # 50×37: 130 tiles, two bands of tile rows (7 + 6)
+    (2, 2, 3, 7, 198, 2, False),          # 9×200: 150 tiles per sample, bands of 2 + 1 rows
 ]
 
 
@@ -419,10 +421,11 @@ def test_parameter_changes_between_calls_are_seen():
 
 # (N, C = O, H = W, whether the batch must be split over threads): 16 samples of 9 tiles; 17 of 4
 # tiles (the split must not change which samples share a transform product); 17 of 64 tiles,
-# large enough that the samples do run in several threads (checked, so the test stays meaningful)
+# large enough that the samples do run in several threads (checked, so the test stays meaningful);
+# one 42×42 sample of 121 tiles, whose two bands of tile rows run in two threads
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
 @pytest.mark.parametrize("n,c,size,split", [(16, 32, 12, False), (17, 64, 6, False),
-                                            (17, 32, 32, True)])
+                                            (17, 32, 32, True), (1, 32, 42, True)])
 def test_results_do_not_depend_on_the_number_of_threads(n, c, size, split, monkeypatch):
     threads_used = set()
     transform = conv_module.winograd.input_transform
@@ -449,3 +452,22 @@ def test_results_do_not_depend_on_the_number_of_threads(n, c, size, split, monke
     expected = sum(np.einsum("oc,ncij->noij", w[:, :, a, b], xp[:, :, a:a + size, b:b + size])
                    for a in range(3) for b in range(3)) + layer.params["bias"][:, None, None]
     assert_close(y1, expected, F32_REL, "y")              # and the results are right
+
+
+# -- 10. work units ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,tiles_h,tiles_w", [(5, 1, 1), (17, 2, 2), (3, 8, 8), (2, 13, 10),
+                                               (1, 56, 56), (3, 3, 50), (4, 1, 100)])
+def test_units_cover_every_tile_row_once(n, tiles_h, tiles_w):
+    """Every (sample, tile row) in exactly one unit, in order; a unit is either whole samples
+    (small images) or one sample's band of tile rows with ≥ 64 tiles unless it ends the sample."""
+    units = conv_module._winograd_units(n, tiles_h, tiles_w)
+    rows = [(i, r) for unit in units for i, lo, hi in unit for r in range(lo, hi)]
+    assert rows == [(i, r) for i in range(n) for r in range(tiles_h)]
+    for unit in units:
+        if tiles_h * tiles_w < 64:
+            assert all(lo == 0 and hi == tiles_h for _, lo, hi in unit)
+            assert len(unit) * tiles_h * tiles_w >= 64 or unit is units[-1]
+        else:
+            (i, lo, hi), = unit
+            assert (hi - lo) * tiles_w >= 64 or hi == tiles_h

@@ -11,7 +11,8 @@ each of the 36 positions ξ of the 6×6 transform domain, one matrix product
 M[ξ] (O, T) = U[ξ] (O, C) @ V[ξ] (C, T) over the T tiles, with U = G g Gᵀ per (o, c) and
 V = Bᵀ d B per (c, tile). That is 36 small GEMMs with 36·O·C·T multiply-adds instead of
 9·16·O·C·T for the direct product: 4× fewer. The layer (layers/conv.py) does U and the GEMMs;
-these kernels do V and the output Aᵀ M A, a few samples at a time so that V and M stay in cache.
+these kernels do V and the output Aᵀ M A, a few samples (or a band of tile rows of one large
+sample) at a time so that V and M stay in cache.
 
 Tiles: the output (H_out, W_out) is covered by ⌈H_out/4⌉ × ⌈W_out/4⌉ tiles of 4×4; tile (th, tw)
 reads the padded input rows 4·th … 4·th + 5 and columns 4·tw … 4·tw + 5, so the caller pads the
@@ -64,24 +65,25 @@ def filter_transform(w: np.ndarray, dtype) -> np.ndarray:
 
 
 @jit(nogil=True, error_model="numpy")
-def input_transform(xp, n, v, first, k, t):
-    """v[c, ξ, first + t] = (Bᵀ d B)[ξ] for every channel c and tile t of sample n of the padded
-    input xp (N, C, 4·tiles_h + 2, 4·tiles_w + 2); v is (C, 36, ≥ first + tiles_h·tiles_w), so that
-    several samples can share one product. k = constants(); t is scratch of shape
+def input_transform(xp, n, th_lo, th_hi, v, first, k, t):
+    """v[c, ξ, first + t] = (Bᵀ d B)[ξ] for every channel c and tile t = (th − th_lo)·tiles_w + tw
+    in the tile rows th_lo ≤ th < th_hi of sample n of the padded input xp (N, C, 4·tiles_h + 2,
+    4·tiles_w + 2); v is (C, 36, ≥ first + (th_hi − th_lo)·tiles_w), so that several samples (or
+    bands of tile rows) can share one product. k = constants(); t is scratch of shape
     (6, 4·tiles_w + 2)."""
     two, four, five = k[0], k[1], k[2]
-    tiles_h, width = (xp.shape[2] - 2) // 4, xp.shape[3]
+    width = xp.shape[3]
     tiles_w = (width - 2) // 4
     for c in range(xp.shape[1]):
         plane, vc = xp[n, c], v[c]
-        for th in range(tiles_h):
+        for th in range(th_lo, th_hi):
             r0, r1, r2 = plane[4 * th], plane[4 * th + 1], plane[4 * th + 2]
             r3, r4, r5 = plane[4 * th + 3], plane[4 * th + 4], plane[4 * th + 5]
             t0, t1, t2, t3, t4, t5 = t[0], t[1], t[2], t[3], t[4], t[5]
             for j in range(width):             # Bᵀ along the rows of the tile band
                 t0[j], t1[j], t2[j], t3[j], t4[j], t5[j] = _b_t(
                     r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], two, four, five)
-            lo = first + th * tiles_w
+            lo = first + (th - th_lo) * tiles_w
             for row in range(6):               # then B along the columns of each tile
                 _columns(t[row], vc[6 * row, lo:lo + tiles_w], vc[6 * row + 1, lo:lo + tiles_w],
                          vc[6 * row + 2, lo:lo + tiles_w], vc[6 * row + 3, lo:lo + tiles_w],
@@ -106,16 +108,18 @@ def _b_t(d0, d1, d2, d3, d4, d5, two, four, five):
 
 
 @jit(nogil=True, error_model="numpy")
-def output_transform(m, first, bias, y, k, s):
-    """y[o, 4·th + i, 4·tw + j] = (Aᵀ m[o, :, first + t] A)[i, j] + bias[o] for one sample's tiles
-    t = th·tiles_w + tw of the product m (O, 36, ≥ first + tiles); y is (O, 4·tiles_h, 4·tiles_w),
-    every element written. k = constants(); s is scratch of shape (24, tiles_w)."""
+def output_transform(m, first, th_lo, th_hi, bias, y, row0, k, s):
+    """y[o, 4·(th − row0) + i, 4·tw + j] = (Aᵀ m[o, :, first + t] A)[i, j] + bias[o] for the tiles
+    t = (th − th_lo)·tiles_w + tw, th_lo ≤ th < th_hi, of the product m (O, 36, ≥ first + tiles);
+    y is (O, ≥ 4·(th_hi − row0), 4·tiles_w): the sample's whole output (row0 = 0) or a band of it
+    (row0 = th_lo); those rows are written in full. k = constants(); s is scratch of shape
+    (24, tiles_w)."""
     two, four, eight = k[0], k[1], k[3]
-    tiles_h, tiles_w = y.shape[1] // 4, y.shape[2] // 4
+    tiles_w = y.shape[2] // 4
     for o in range(y.shape[0]):
         b, mo = bias[o], m[o]
-        for th in range(tiles_h):
-            lo = first + th * tiles_w
+        for th in range(th_lo, th_hi):
+            lo = first + (th - th_lo) * tiles_w
             for col in range(6):               # Aᵀ over the rows of the transform domain
                 m0, m1, m2 = mo[col, lo:lo + tiles_w], mo[6 + col, lo:lo + tiles_w], \
                     mo[12 + col, lo:lo + tiles_w]
@@ -126,7 +130,7 @@ def output_transform(m, first, bias, y, k, s):
                     s0[tw], s1[tw], s2[tw], s3[tw] = _a_t(
                         m0[tw], m1[tw], m2[tw], m3[tw], m4[tw], m5[tw], two, four, eight)
             for i in range(4):                 # then A along the columns, plus the bias
-                row = y[o, 4 * th + i]
+                row = y[o, 4 * (th - row0) + i]
                 c0, c1, c2 = s[6 * i], s[6 * i + 1], s[6 * i + 2]
                 c3, c4, c5 = s[6 * i + 3], s[6 * i + 4], s[6 * i + 5]
                 for tw in range(tiles_w):

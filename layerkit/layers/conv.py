@@ -92,7 +92,8 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no col2im.
 
     Winograd (kernels/winograd.py): each 4×4 output block is Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A,
-    and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), one sample at a time.
+    and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), for about 64 tiles at
+    a time (several small samples, or a band of tile rows of a large one).
     ∂L/∂x, the full convolution of δ with the kernels, is the same algorithm applied to δ
     padded by 2 − P with the weights rot180(W) transposed to (C, O); ∂L/∂W still uses im2col's
     columns, built in backward.
@@ -136,6 +137,18 @@ _WINOGRAD_GROUP_TILES = 64
 # 2^20, which kept LeNet conv2 serial: its fwd+bwd went from 1.19-1.21× to 0.94-1.08× PyTorch's
 # time on 2 threads with the parallel kernels.)
 _PARALLEL_MIN = 1 << 18
+
+
+def _winograd_units(n: int, tiles_h: int, tiles_w: int) -> list[tuple]:
+    """The Winograd work units of an (N, tiles_h × tiles_w tiles) input: tuples of segments
+    (sample, first tile row, end tile row), about _WINOGRAD_GROUP_TILES tiles each."""
+    tiles = tiles_h * tiles_w
+    if tiles < _WINOGRAD_GROUP_TILES:          # several whole samples per unit
+        group = -(-_WINOGRAD_GROUP_TILES // tiles)
+        return [tuple((i, 0, tiles_h) for i in range(s, min(s + group, n)))
+                for s in range(0, n, group)]
+    band = -(-_WINOGRAD_GROUP_TILES // tiles_w)  # tile rows per unit, within one sample
+    return [((i, lo, min(lo + band, tiles_h)),) for i in range(n) for lo in range(0, tiles_h, band)]
 
 
 def _kernel(serial, parallel, work: int):
@@ -281,10 +294,12 @@ class ConvND(_Buffers, Layer):
         """The 3×3, stride-1 correlation of src (N, C, H, W) padded by pad_lo before (and zeros
         after, as far as the tiles need) with w (O, C, 3, 3), plus bias, by Winograd F(4×4, 3×3).
 
-        Returns (y of shape (N, O, *out_hw), the padded src as (N, C, 1, H_p, W_p)). Samples are
-        grouped, ≥ _WINOGRAD_GROUP_TILES tiles per group, and each group shares one transform
-        array and one product (36 GEMMs): small enough to stay in cache, wide enough for BLAS.
-        Blocks of whole groups run in threads (threads.run_batch_blocks).
+        Returns (y of shape (N, O, *out_hw), the padded src as (N, C, 1, H_p, W_p)). The tiles
+        are cut into units of about _WINOGRAD_GROUP_TILES: groups of whole samples when a sample
+        has fewer tiles, bands of tile rows of one sample when it has more. Each unit shares one
+        transform array and one product (36 GEMMs): small enough to stay in cache, wide enough
+        for BLAS. Blocks of whole units run in threads (threads.run_batch_blocks); the units
+        depend on the shapes only, so the results do not depend on the number of threads.
         """
         n, c, dt = src.shape[0], src.shape[1], src.dtype
         o = w.shape[0]
@@ -295,35 +310,36 @@ class ConvND(_Buffers, Layer):
         k = winograd.constants(dt)
         y = np.empty((n, o) + tuple(out_hw), dtype=dt)
         exact = out_hw == (4 * tiles_h, 4 * tiles_w)
-        tiles = tiles_h * tiles_w
-        group = min(n, -(-_WINOGRAD_GROUP_TILES // tiles))     # samples per product
-        groups = -(-n // group)
+        units = _winograd_units(n, tiles_h, tiles_w)     # each: ((sample, th_lo, th_hi), ...)
+        rows = max(hi - lo for unit in units for _, lo, hi in unit)     # tile rows of a segment
+        width = max(sum(hi - lo for _, lo, hi in unit) for unit in units) * tiles_w
 
-        def run(g_lo: int, g_hi: int) -> None:
-            # whole groups per thread: the products, hence the rounding, do not depend on the
-            # number of threads
-            lo, hi = g_lo * group, min(g_hi * group, n)
+        def run(u_lo: int, u_hi: int) -> None:
             # channel-major (C, 36, T) and (O, 36, T): each channel's transforms are one block
             # of memory; the 36 GEMMs read and write them through strided views
-            v = np.empty((c, 36, group * tiles), dtype=dt)
-            m = np.empty((o, 36, group * tiles), dtype=dt)
+            v = np.empty((c, 36, width), dtype=dt)
+            m = np.empty((o, 36, width), dtype=dt)
             v_xi, m_xi = v.transpose(1, 0, 2), m.transpose(1, 0, 2)
-            rows = np.empty((6, 4 * tiles_w + 2), dtype=dt)     # the kernels' scratch
+            scratch = np.empty((6, 4 * tiles_w + 2), dtype=dt)  # the kernels' row scratch
             sums = np.empty((24, tiles_w), dtype=dt)
-            full = None if exact else np.empty((o, 4 * tiles_h, 4 * tiles_w), dtype=dt)
-            for first in range(lo, hi, group):
-                last = min(first + group, hi)
-                width = (last - first) * tiles
-                for i in range(first, last):
-                    winograd.input_transform(xp4, i, v, (i - first) * tiles, k, rows)
-                np.matmul(u, v_xi[:, :, :width], out=m_xi[:, :, :width])
-                for i in range(first, last):
-                    out = y[i] if exact else full
-                    winograd.output_transform(m, (i - first) * tiles, bias, out, k, sums)
-                    if not exact:
-                        y[i] = full[:, :out_hw[0], :out_hw[1]]
+            band = None if exact else np.empty((o, 4 * rows, 4 * tiles_w), dtype=dt)
+            for unit in units[u_lo:u_hi]:
+                first = 0
+                for i, lo, hi in unit:
+                    winograd.input_transform(xp4, i, lo, hi, v, first, k, scratch)
+                    first += (hi - lo) * tiles_w
+                np.matmul(u, v_xi[:, :, :first], out=m_xi[:, :, :first])
+                first = 0
+                for i, lo, hi in unit:
+                    if exact:
+                        winograd.output_transform(m, first, lo, hi, bias, y[i], 0, k, sums)
+                    else:      # a band of the tile-rounded output, cropped into y
+                        winograd.output_transform(m, first, lo, hi, bias, band, lo, k, sums)
+                        r_hi = min(4 * hi, out_hw[0])
+                        y[i, :, 4 * lo:r_hi] = band[:, :r_hi - 4 * lo, :out_hw[1]]
+                    first += (hi - lo) * tiles_w
 
-        run_batch_blocks(run, groups, 36 * o * c * tiles * group)
+        run_batch_blocks(run, len(units), 36 * o * c * width, min_rows=1)  # a unit is large
         return y, xp
 
     def forward(self, x: np.ndarray) -> np.ndarray:
