@@ -232,16 +232,22 @@ def test_transform_matrices_compute_the_correlation():
 # -- 5. algorithm choice ---------------------------------------------------------------------------
 
 def test_auto_thresholds():
-    assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_POSITIONS) == (32, 576)
+    assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_WORK) == (32, 18432)
 
 
 # "auto" decides per input: Winograd needs a 3x3, stride-1, dilation-1 kernel with padding <= 2,
-# >= 32 input and output channels and an output of >= 24·24 positions.
+# >= 32 input and output channels and min(C, O) × output positions >= 32·24·24 = 18432.
 @pytest.mark.parametrize("args,kwargs,hw,expected", [
     ((32, 32, 3), dict(padding=1), (24, 24), "winograd"),
     ((32, 32, 3), dict(), (26, 26), "winograd"),              # 24x24 output
     ((32, 32, 3), dict(), (25, 26), "im2col"),                # 23x24 output
     ((32, 32, 3), dict(padding=1), (16, 16), "im2col"),
+    ((128, 128, 3), dict(padding=1), (12, 12), "winograd"),   # 128·144 = 18432
+    ((128, 128, 3), dict(padding=1), (12, 11), "im2col"),     # 128·132
+    ((64, 64, 3), dict(padding=1), (16, 16), "im2col"),       # 64·256 = 16384
+    ((64, 256, 3), dict(padding=1), (18, 16), "winograd"),    # min(C, O) = 64, 64·288 = 18432
+    ((256, 64, 3), dict(padding=1), (16, 16), "im2col"),      # min(C, O) = 64
+    ((256, 256, 3), dict(padding=1), (8, 8), "im2col"),       # 256·64 = 16384
     ((32, 64, (3, 3)), dict(padding="same"), (32, 32), "winograd"),
     ((32, 32, 3), dict(padding=(0, 2)), (26, 26), "winograd"),
     ((31, 32, 3), dict(padding=1), (64, 64), "im2col"),

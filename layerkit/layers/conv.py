@@ -53,8 +53,9 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
         Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1 and padding ≤ 2
         only): 4× fewer multiplications, float32 rounding error a few times larger than
-        im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the output
-        has ≥ 24·24 positions (where it measured faster; :meth:`algorithm_for` tells).
+        im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the smaller
+        one times the number of output positions is ≥ 32·24·24 (e.g. 32 channels from 24×24
+        outputs, 128 from 12×12: where it measured faster; :meth:`algorithm_for` tells).
 
     Attributes
     ----------
@@ -107,12 +108,22 @@ def _show(t: tuple):
 
 _ALGORITHMS = ("auto", "im2col", "winograd")
 
-# "auto" takes Winograd only from this many input and output channels and output positions:
-# below them the transforms (whose cost does not shrink with the channel count) and the short
-# rows of small images outweigh the GEMMs saved. Measured fwd+bwd, 1 thread, N = 32, C = O:
-# 32×32 images 0.94× im2col's time at C = 32, 0.77× at 64; 16×16 images 1.0-1.2×.
+# "auto" takes Winograd only from this many input and output channels and from this much work,
+# min(C, O) × output positions: below them the transforms (whose cost per output does not shrink
+# with the channel count) and the short rows of small images outweigh the GEMMs saved. Measured
+# 2026-11-23, fwd+bwd, N = 32, C = O, Winograd time / im2col time on 1 | 2 threads:
+#
+#   C \ image    8×8          12×12        16×16        24×24        32×32
+#   16           1.77 | 2.03  1.50 | 1.70  1.28 | 1.38  1.05 | 1.13  0.85 | 1.09
+#   32           1.46 | 1.65  1.29 | 1.40  1.09 | 1.26  0.90 | 1.00  0.78 | 0.90
+#   64           1.21 | 1.48  1.06 | 1.22  0.89 | 1.05  0.76 | 0.87  0.73 | 0.80
+#   128          1.05 | 1.16  0.99 | 0.98  0.77 | 0.85  0.70 | 0.80  0.69 | 0.75
+#   256          0.98 | 1.03  0.82 | 0.88  0.82 | 0.81
+#
+# The work threshold 32·24·24 = 18432 takes the cells from 128 channels at 12×12 on; it leaves
+# out 64 channels at 16×16 and 256 at 8×8 (16384: faster on 1 thread, slower on 2).
 _WINOGRAD_MIN_CHANNELS = 32
-_WINOGRAD_MIN_POSITIONS = 24 * 24
+_WINOGRAD_MIN_WORK = 32 * 24 * 24
 
 
 def _winograd_obstacle(ndim: int, g) -> str | None:
@@ -277,8 +288,9 @@ class ConvND(_Buffers, Layer):
     def _uses_winograd(self, out_spatial: tuple) -> bool:
         if self.algorithm != "auto":
             return self.algorithm == "winograd"
-        return self._winograd_applies and min(self.in_channels, self.out_channels) >= \
-            _WINOGRAD_MIN_CHANNELS and math.prod(out_spatial) >= _WINOGRAD_MIN_POSITIONS
+        channels = min(self.in_channels, self.out_channels)
+        return self._winograd_applies and channels >= _WINOGRAD_MIN_CHANNELS and \
+            channels * math.prod(out_spatial) >= _WINOGRAD_MIN_WORK
 
     def _args3(self, out_spatial: tuple) -> tuple:
         return _kernel_args(self.geometry, out_spatial)
