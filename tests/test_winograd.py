@@ -232,22 +232,24 @@ def test_transform_matrices_compute_the_correlation():
 # -- 5. algorithm choice ---------------------------------------------------------------------------
 
 def test_auto_thresholds():
-    assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_WORK) == (32, 18432)
+    assert (conv_module._WINOGRAD_MIN_CHANNELS, conv_module._WINOGRAD_MIN_WORK) == \
+        (32, 32 * 32 * 24 * 24)
 
 
 # "auto" decides per input: Winograd needs a 3x3, stride-1, dilation-1 kernel with padding <= 2,
-# >= 32 input and output channels and min(C, O) × output positions >= 32·24·24 = 18432.
+# >= 32 input and output channels and min(C, O)² × output positions >= 32²·24·24.
 @pytest.mark.parametrize("args,kwargs,hw,expected", [
     ((32, 32, 3), dict(padding=1), (24, 24), "winograd"),
     ((32, 32, 3), dict(), (26, 26), "winograd"),              # 24x24 output
     ((32, 32, 3), dict(), (25, 26), "im2col"),                # 23x24 output
     ((32, 32, 3), dict(padding=1), (16, 16), "im2col"),
-    ((128, 128, 3), dict(padding=1), (12, 12), "winograd"),   # 128·144 = 18432
-    ((128, 128, 3), dict(padding=1), (12, 11), "im2col"),     # 128·132
-    ((64, 64, 3), dict(padding=1), (16, 16), "im2col"),       # 64·256 = 16384
-    ((64, 256, 3), dict(padding=1), (18, 16), "winograd"),    # min(C, O) = 64, 64·288 = 18432
-    ((256, 64, 3), dict(padding=1), (16, 16), "im2col"),      # min(C, O) = 64
-    ((256, 256, 3), dict(padding=1), (8, 8), "im2col"),       # 256·64 = 16384
+    ((128, 128, 3), dict(padding=1), (6, 6), "winograd"),     # 128²·36 = 32²·576
+    ((128, 128, 3), dict(padding=1), (6, 5), "im2col"),       # 128²·30
+    ((64, 64, 3), dict(padding=1), (12, 12), "winograd"),     # 64²·144 = 32²·576
+    ((64, 64, 3), dict(padding=1), (8, 8), "im2col"),         # 64²·64
+    ((64, 256, 3), dict(padding=1), (12, 12), "winograd"),    # min(C, O) = 64
+    ((256, 64, 3), dict(padding=1), (11, 12), "im2col"),      # min(C, O) = 64: 64²·132
+    ((256, 256, 3), dict(padding=1), (8, 8), "winograd"),
     ((32, 64, (3, 3)), dict(padding="same"), (32, 32), "winograd"),
     ((32, 32, 3), dict(padding=(0, 2)), (26, 26), "winograd"),
     ((31, 32, 3), dict(padding=1), (64, 64), "im2col"),

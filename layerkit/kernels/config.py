@@ -14,8 +14,10 @@ CACHE = True
 FASTMATH = False
 
 
-def jit(*, parallel: bool = False, error_model: str = "python", nogil: bool = False):
+def jit(*, parallel: bool = False, error_model: str = "python", nogil: bool = False,
+        inline: bool = False):
     """``numba.njit`` with the project's settings (``nogil=True``: the kernel releases the GIL,
-    for kernels that Python threads run side by side)."""
+    for kernels that Python threads run side by side; ``inline=True``: numba inlines the function
+    into its callers before compiling them, where LLVM would leave a call in a hot loop)."""
     return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, error_model=error_model,
-                      nogil=nogil)
+                      nogil=nogil, inline="always" if inline else "never")

@@ -96,9 +96,11 @@ def input_transform(xp, n, th_lo, th_hi, v, first, k, t):
                          two, four, five)
 
 
-@jit(nogil=True, error_model="numpy")
+@jit(nogil=True, error_model="numpy", inline=True)
 def _columns(src, v0, v1, v2, v3, v4, v5, two, four, five):
-    """v_l[tw] = (Bᵀ src[4·tw : 4·tw + 6])[l] for every tile tw of one transformed row."""
+    """v_l[tw] = (Bᵀ src[4·tw : 4·tw + 6])[l] for every tile tw of one transformed row.
+    Inlined into input_transform: as a call (six array arguments, six times per tile row) it
+    took 3.5× the time of the whole transform of an 8×8 image with 128 channels."""
     for tw in range(v0.shape[0]):
         j = 4 * tw
         v0[tw], v1[tw], v2[tw], v3[tw], v4[tw], v5[tw] = _b_t(

@@ -53,9 +53,10 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
         Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1 and padding ≤ 2
         only): 4× fewer multiplications, float32 rounding error a few times larger than
-        im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the smaller
-        one times the number of output positions is ≥ 32·24·24 (e.g. 32 channels from 24×24
-        outputs, 128 from 12×12: where it measured faster; :meth:`algorithm_for` tells).
+        im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
+        the smaller one times the number of output positions is ≥ 32²·24·24 (32 channels from
+        24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster;
+        :meth:`algorithm_for` tells).
 
     Attributes
     ----------
@@ -109,21 +110,23 @@ def _show(t: tuple):
 _ALGORITHMS = ("auto", "im2col", "winograd")
 
 # "auto" takes Winograd only from this many input and output channels and from this much work,
-# min(C, O) × output positions: below them the transforms (whose cost per output does not shrink
-# with the channel count) and the short rows of small images outweigh the GEMMs saved. Measured
-# 2026-11-23, fwd+bwd, N = 32, C = O, Winograd time / im2col time on 1 | 2 threads:
+# min(C, O)² × output positions: below them the transforms (whose cost per output grows with the
+# channel count, where the GEMMs saved grow with its square) and the short rows of small images
+# outweigh the GEMMs saved. Measured 2026-11-23, fwd+bwd, N = 32, C = O, Winograd time / im2col
+# time on 1 | 2 threads:
 #
 #   C \ image    8×8          12×12        16×16        24×24        32×32
-#   16           1.77 | 2.03  1.50 | 1.70  1.28 | 1.38  1.05 | 1.13  0.85 | 1.09
-#   32           1.46 | 1.65  1.29 | 1.40  1.09 | 1.26  0.90 | 1.00  0.78 | 0.90
-#   64           1.21 | 1.48  1.06 | 1.22  0.89 | 1.05  0.76 | 0.87  0.73 | 0.80
-#   128          1.05 | 1.16  0.99 | 0.98  0.77 | 0.85  0.70 | 0.80  0.69 | 0.75
-#   256          0.98 | 1.03  0.82 | 0.88  0.82 | 0.81
+#   16           1.33 | 1.83  1.41 | 1.54  1.01 | 1.24  0.88 | 1.14  0.80 | 0.86
+#   32           1.09 | 1.25  1.05 | 1.17  0.94 | 1.09  0.78 | 0.78  0.75 | 0.75
+#   64           0.96 | 1.13  0.87 | 0.95  0.76 | 0.81  0.68 | 0.71  0.67 | 0.63
+#   128          0.86 | 0.91  0.71 | 0.80  0.75 | 0.70  0.67 | 0.62  0.63 | 0.62
+#   256          0.93 | 0.89  0.79 | 0.77  0.76 | 0.72
 #
-# The work threshold 32·24·24 = 18432 takes the cells from 128 channels at 12×12 on; it leaves
-# out 64 channels at 16×16 and 256 at 8×8 (16384: faster on 1 thread, slower on 2).
+# The threshold 32²·24·24 takes 32 channels from 24×24, 64 from 12×12 and 128 from 6×6 outputs:
+# every cell it takes is faster on both thread counts; the one such cell it leaves out is 16
+# channels at 32×32 (the channel floor: 16 channels lose on smaller images).
 _WINOGRAD_MIN_CHANNELS = 32
-_WINOGRAD_MIN_WORK = 32 * 24 * 24
+_WINOGRAD_MIN_WORK = 32 * 32 * 24 * 24
 
 
 def _winograd_obstacle(ndim: int, g) -> str | None:
@@ -290,7 +293,7 @@ class ConvND(_Buffers, Layer):
             return self.algorithm == "winograd"
         channels = min(self.in_channels, self.out_channels)
         return self._winograd_applies and channels >= _WINOGRAD_MIN_CHANNELS and \
-            channels * math.prod(out_spatial) >= _WINOGRAD_MIN_WORK
+            channels * channels * math.prod(out_spatial) >= _WINOGRAD_MIN_WORK
 
     def _args3(self, out_spatial: tuple) -> tuple:
         return _kernel_args(self.geometry, out_spatial)
