@@ -70,16 +70,17 @@ def _threads() -> int:
     return numba.get_num_threads()
 
 
-def batch_blocks(n: int, row_work: int, min_rows: int = MIN_ROWS) -> list[tuple[int, int]]:
+def batch_blocks(n: int, row_work: int, min_rows: int | None = None) -> list[tuple[int, int]]:
     """Split rows [0, n) into contiguous blocks (lo, hi), one per thread, none smaller than
-    ``min_rows``; ``row_work`` is the multiply-adds of one row in one step (G·H·H for the
-    recurrent product). See the module doc."""
+    ``min_rows`` (default :data:`MIN_ROWS`); ``row_work`` is the multiply-adds of one row in one
+    step (G·H·H for the recurrent product). See the module doc."""
+    min_rows = MIN_ROWS if min_rows is None else min_rows
     k = max(1, min(_threads(), n // min_rows, n * row_work // MIN_STEP_WORK))
     edges = [n * i // k for i in range(k + 1)]
     return [(edges[i], edges[i + 1]) for i in range(k)]
 
 
-def run_batch_blocks(fn, n: int, row_work: int, min_rows: int = MIN_ROWS) -> None:
+def run_batch_blocks(fn, n: int, row_work: int, min_rows: int | None = None) -> None:
     """Call ``fn(lo, hi)`` for every block of :func:`batch_blocks`, with numpy's BLAS on one
     thread; the first block runs in the calling thread, the others in a thread pool. Waits for
     all; re-raises the first error."""

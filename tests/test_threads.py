@@ -60,6 +60,16 @@ def test_batch_blocks(monkeypatch, n, threads, row_work, expect):
     assert lk.threads.batch_blocks(n, row_work) == expect
 
 
+def test_batch_blocks_of_large_units(monkeypatch):
+    """Callers whose rows are large units of work (Winograd's tile groups) lower the minimum
+    block size; the default follows MIN_ROWS at call time."""
+    monkeypatch.setattr(lk.threads, "_threads", lambda: 2)
+    assert lk.threads.batch_blocks(3, 10 ** 9) == [(0, 3)]
+    assert lk.threads.batch_blocks(3, 10 ** 9, min_rows=1) == [(0, 1), (1, 3)]
+    monkeypatch.setattr(lk.threads, "MIN_ROWS", 1)
+    assert lk.threads.batch_blocks(3, 10 ** 9) == [(0, 1), (1, 3)]
+
+
 @pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_blocks_give_the_serial_results(monkeypatch, kind, dtype):
