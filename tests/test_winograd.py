@@ -410,6 +410,16 @@ def test_returned_arrays_are_not_overwritten_by_later_calls():
     np.testing.assert_array_equal(dx1, dx1_copy)
 
 
+@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+def test_empty_batch(algorithm):
+    """N = 0 gives empty y and dx and zero parameter gradients, as for im2col (Winograd divided
+    by the number of samples per group here)."""
+    layer = make_layer(3, 4, 1, algorithm=algorithm)
+    y, _, dx, dw, db = run(layer, np.zeros((0, 3, 9, 7)))
+    assert y.shape == (0, 4, 9, 7) and dx.shape == (0, 3, 9, 7)
+    assert not dw.any() and not db.any()
+
+
 def test_parameter_changes_between_calls_are_seen():
     layer = make_layer(3, 4, 1, dtype=np.float32)
     rng = np.random.default_rng(2)

@@ -324,6 +324,8 @@ class ConvND(_Buffers, Layer):
         u = winograd.filter_transform(w, dt)
         k = winograd.constants(dt)
         y = np.empty((n, o) + tuple(out_hw), dtype=dt)
+        if n == 0:
+            return y, xp
         exact = out_hw == (4 * tiles_h, 4 * tiles_w)
         units = _winograd_units(n, tiles_h, tiles_w)     # each: ((sample, th_lo, th_hi), ...)
         rows = max(hi - lo for unit in units for _, lo, hi in unit)     # tile rows of a segment
