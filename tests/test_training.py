@@ -48,6 +48,8 @@ def test_mlp_learns_two_class_spiral():
                         lk.Linear(64, 64, dtype=np.float64, seed=2), lk.Sigmoid(),
                         lk.Linear(64, 2, dtype=np.float64, seed=3))
     before = np.mean(np.argmax(net(x), axis=1) == t)
-    _train(net, lk.CrossEntropy(), x, t, lr=0.5, momentum=0.9, epochs=300, batch=32)
+    # Sigmoid nets sit on a plateau near 85% for a few hundred epochs before they separate the
+    # arms; where that plateau ends depends on rounding in the BLAS, so train well past it.
+    _train(net, lk.CrossEntropy(), x, t, lr=0.5, momentum=0.9, epochs=800, batch=32)
     accuracy = np.mean(np.argmax(net(x), axis=1) == t)
     assert before < 0.75 and accuracy > 0.95, (before, accuracy)
