@@ -436,7 +436,7 @@ def run_seq2seq(args) -> dict:
     import layerkit as lk
     from layerkit import data as D
     from layerkit.models import Seq2Seq
-    from layerkit.recipes import linear_decay, seq2seq_accuracy
+    from layerkit.train.recipes import linear_decay, seq2seq_accuracy
 
     task, batch, lr, clip, E, H, max_len, seed = "reverse", 128, 3e-3, 1.0, 32, 128, 8, 0
     steps = args.seq2seq_steps

@@ -16,7 +16,7 @@ for _name, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("OPENBLAS_THREAD_TIMEOUT"
     _os.environ.setdefault(_name, _value)
 
 from . import init, layers  # noqa: E402
-from .gradcheck import GradcheckReport, gradcheck
+from .check import GradcheckReport, gradcheck
 from .layer import Layer
 from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.__all__
 from .losses import BCEWithLogits, CrossEntropy, MSE

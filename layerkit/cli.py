@@ -25,8 +25,8 @@ def _colour(stream) -> bool:
 def _targets(args):
     """(name, config, build, is_builtin_case) for everything to check;
     build(rng) -> (layer, inputs[, forward_kwargs])."""
-    from . import builtin_checks
-    from .user_layers import (UsageError, build_layer, load_class, make_inputs, parse_init,
+    from .check import builtin as builtin_checks
+    from .check.user_files import (UsageError, build_layer, load_class, make_inputs, parse_init,
                               parse_shape)
 
     known = builtin_checks.names()
@@ -60,9 +60,9 @@ def _targets(args):
 
 
 def _gradcheck(args) -> int:
-    from . import builtin_checks
-    from .gradcheck import ContractError, explain, format_table, gradcheck
-    from .user_layers import UsageError, raised_in_check
+    from .check import builtin as builtin_checks
+    from .check import ContractError, explain, format_table, gradcheck
+    from .check.user_files import UsageError, raised_in_check
 
     if args.list:
         for name in builtin_checks.names():
@@ -127,7 +127,7 @@ def _usage_error(args, e) -> int:
 
 
 def _template(args) -> int:
-    from . import templates
+    from .check import templates
 
     if args.name is None or args.list:
         for name in templates.names():
@@ -163,7 +163,7 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
 def _train(args) -> int:
     import inspect
 
-    from . import recipes
+    from .train import recipes
     from .data import MissingExtraError
 
     recipe = recipes.RECIPES[args.recipe]
@@ -192,8 +192,8 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
-    from . import recipes
-    from .checkpoint import load
+    from .train import recipes
+    from .train.checkpoints import load
 
     try:
         model = load(args.checkpoint)
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list", action="store_true", help="list the templates")
     t.set_defaults(func=_template)
 
-    from .recipes import RECIPES
+    from .train.recipes import RECIPES
     tr = sub.add_parser("train", help="train a model of the lecture material on real data",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a model with sensible defaults, show progress, print "

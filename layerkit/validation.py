@@ -112,3 +112,10 @@ def one_of(who: str, name: str, value, choices) -> str:
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{who}: {name} must be one of {listed}, got {value!r}")
     return value
+
+
+def flag(who: str, name: str, value) -> bool:
+    """``value`` as a bool; a ValueError naming ``who`` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{who}: {name} must be True or False, got {value!r}")
+    return bool(value)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from layerkit.gradcheck import gradcheck
+from layerkit import gradcheck
 
 GRAD_TOL = 1e-7  # the float64 tolerance every built-in layer must meet
 

@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from layerkit.layers.containers import Sequential
 from layerkit.layers.linear import Linear
-from layerkit.layers.regularization import BatchNorm1D, BatchNorm2D
+from layerkit.layers.normalization import BatchNorm1D, BatchNorm2D
 from helpers import assert_gradcheck, torch_or_skip
 
 

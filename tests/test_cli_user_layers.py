@@ -122,7 +122,7 @@ def test_usage_errors_exit_2_in_one_paragraph(workdir, args, message):
 
 def test_colour_only_when_asked():
     from layerkit import ReLU
-    from layerkit.gradcheck import format_table, gradcheck
+    from layerkit.check import format_table, gradcheck
     import numpy as np
     report = gradcheck(ReLU(), np.array([[0.5, -0.5]]))
     coloured = format_table([("ReLU", "", report)], colour=True)

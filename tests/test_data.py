@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from layerkit import data
+from layerkit.data import images as data_images, text as data_text
 from layerkit.data import (
     CharVocab, DigitTask, MissingExtraError, WordVocab, batches, load_digits, load_mnist5k,
     load_shakespeare, one_hot, seq2seq_digits, sequence_batches, shakespeare_plays,
@@ -135,8 +135,8 @@ def test_image_loader_options_cache_and_determinism(loader, package):
     np.testing.assert_allclose(flat.x_train, first.x_train.reshape(len(first.x_train), -1))
     np.testing.assert_array_equal(flat.y_test, first.y_test)
     first.x_train[:] = -1  # a caller's changes do not reach the cache
-    data._read_uint8_csv.cache_clear()
-    data._stratified_split.cache_clear()
+    data_images._read_uint8_csv.cache_clear()
+    data_images._stratified_split.cache_clear()
     again = loader()
     assert again.x_train.min() == 0.0
     np.testing.assert_array_equal(again.y_train, flat.y_train)
@@ -151,8 +151,8 @@ def test_loaders_do_not_import_the_source_package(loader, package):
     package_path_or_skip(package)
     if package in sys.modules:
         pytest.skip(f"{package} was already imported by another test")
-    data._read_uint8_csv.cache_clear()
-    data._shakespeare_plays.cache_clear()
+    data_images._read_uint8_csv.cache_clear()
+    data_text._shakespeare_plays.cache_clear()
     loader()
     assert package not in sys.modules
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 import layerkit as lk
-from layerkit.diagnosis import describe_factor
-from layerkit.gradcheck import gradcheck
+from layerkit.check.diagnosis import describe_factor
+from layerkit import gradcheck
 
 RNG = np.random.default_rng(7)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from layerkit.gradcheck import gradcheck
+from layerkit import gradcheck
 from layerkit.layers.embedding import Embedding
 from helpers import assert_gradcheck, torch_or_skip
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import layerkit as lk
-from layerkit.gradcheck import gradcheck
+from layerkit import gradcheck
 
 
 class _BrokenLinear(lk.Linear):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import layerkit as lk
-from layerkit.gradcheck import gradcheck
+from layerkit import gradcheck
 from layerkit.layers import conv as conv_module
 from layerkit.models import build, lenet5, vgg_small
 

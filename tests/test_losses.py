@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import layerkit as lk
 from helpers import assert_gradcheck, torch_or_skip
-from layerkit.gradcheck import LossAsLayer
+from layerkit.check import LossAsLayer
 
 REDUCTIONS = ["mean", "sum", "batchmean"]
 LOSSES = {"CrossEntropy": lk.CrossEntropy, "MSE": lk.MSE, "BCEWithLogits": lk.BCEWithLogits}

@@ -89,7 +89,7 @@ def test_train_and_sample_usage_errors(tmp_path, capsys):
 
 
 def test_linear_decay_schedule():
-    from layerkit.recipes import linear_decay
+    from layerkit.train.recipes import linear_decay
     factors = [linear_decay(step, 100) for step in range(1, 101)]
     assert factors[:50] == [1.0] * 50                      # constant for the first half
     assert factors[-1] == pytest.approx(0.1)               # lr/10 at the last step

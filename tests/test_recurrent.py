@@ -71,7 +71,7 @@ def test_gradcheck_relu_rnn(n, t, d, h, seq, with_lengths, seed):
     kwargs = {"h0": off_zero(rng, (n, h))}
     if with_lengths:
         kwargs["lengths"] = rng.integers(1, t + 1, size=n)
-    from layerkit.gradcheck import gradcheck
+    from layerkit import gradcheck
     report = gradcheck(layer, off_zero(rng, (n, t, d)), forward_kwargs=kwargs, seed=seed, tol=1e-7)
     assert not report.problems
     for tc in report.tensors:
@@ -456,7 +456,7 @@ def test_constructor_errors():
 
 def test_gradcheck_reports_missing_state_gradient():
     """The generic checker names a float keyword whose gradient the layer does not provide."""
-    from layerkit.gradcheck import gradcheck
+    from layerkit import gradcheck
 
     class NoDh0(RNN):
         def backward(self, dy, dh_T=None):

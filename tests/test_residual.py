@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 from layerkit.layers.activations import ReLU, Tanh
 from layerkit.layers.containers import Concat, Identity, Residual, Sequential
 from layerkit.layers.linear import Linear
-from layerkit.layers.regularization import BatchNorm1D, Dropout
+from layerkit.layers.normalization import BatchNorm1D
+from layerkit.layers.regularization import Dropout
 from helpers import assert_gradcheck
 
 F64 = np.float64

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from layerkit import templates
+from layerkit.check import templates
 from layerkit.cli import main
 
 SOLUTIONS = {

@@ -687,7 +687,7 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(train.np, "savez", broken)
+    monkeypatch.setattr(np, "savez", broken)
     with pytest.raises(OSError, match="disk full"):
         save_params(_mlp(seed=2), path)
     assert path.read_bytes() == good and os.listdir(tmp_path) == ["p.npz"]

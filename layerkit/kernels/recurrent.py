@@ -41,7 +41,7 @@ No BLAS calls here (see DESIGN: np.dot inside numba competes with numpy's BLAS).
 from __future__ import annotations
 
 from .config import jit
-from .tanh import sigmoid, tanh
+from .sigmoid_tanh import sigmoid, tanh
 
 
 # -- shared ---------------------------------------------------------------------------------------

@@ -1,14 +1,15 @@
 """Layer families, one module each."""
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .containers import Concat, Identity, Residual, Sequential
+from .containers import Concat, Container, Identity, Residual, Sequential
 from .conv import Conv1D, Conv2D, Conv3D, ConvTranspose2D
 from .embedding import Embedding
 from .linear import Flatten, Linear
 from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, ChannelMaxPool, GlobalAvgPool, MaxPool1D,
                       MaxPool2D, MaxPool3D, MaxUnpool2D)
 from .recurrent import GRU, LSTM, RNN, Bidirectional
-from .regularization import BatchNorm1D, BatchNorm2D, Dropout
+from .normalization import BatchNorm1D, BatchNorm2D
+from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
@@ -16,4 +17,4 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
            "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
-           "Embedding", "RNN", "LSTM", "GRU", "Bidirectional"]
+           "Embedding", "RNN", "LSTM", "GRU", "Bidirectional", "Container"]

@@ -34,7 +34,7 @@ def _indented(label: str, layer) -> str:
     return f"  ({label}): " + repr(layer).replace("\n", "\n  ")
 
 
-class _Container(Layer):
+class Container(Layer):
     """Shared plumbing of containers (Sequential, Residual, Concat, Bidirectional).
 
     Subclasses list their children in ``_named_children()``; parameters are exposed under
@@ -87,7 +87,7 @@ class _Container(Layer):
         Sequential(self).summary(input_shape, dtype=dtype, file=file)
 
 
-class _LayerList(_Container):
+class _LayerList(Container):
     """A container whose children are the list ``self.layers``, named "0", "1", ..."""
 
     def _named_children(self) -> list:
@@ -231,7 +231,7 @@ class Identity(Layer):
         return dy
 
 
-class Residual(_Container):
+class Residual(Container):
     """Residual connection (ResNet): y = block(x) + shortcut(x), where the shortcut is x itself,
     or ``projection(x)`` when the block changes the shape (e.g. a 1×1 convolution or a Linear).
 

@@ -19,7 +19,7 @@ from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_
                                  lstm_step_forward, rnn_step_backward, rnn_step_forward)
 from ..layer import Layer
 from ..threads import run_batch_blocks
-from .containers import _Container
+from .containers import Container
 from ..validation import check_array, float_dtype, number_in, one_of, positive_int
 
 _DOC = r"""{title}
@@ -455,7 +455,7 @@ def _reversal_index(lens: np.ndarray, steps: int) -> np.ndarray:
     return np.where(t < lens[:, None], lens[:, None] - 1 - t, t)
 
 
-class Bidirectional(_Container):
+class Bidirectional(Container):
     r"""Run a recurrent layer left to right and a second one right to left; join their outputs.
 
         y_t = [ →h_t ; ←h_t ],   →h = forward_layer(x),   ←h = backward_layer(reverse(x))

@@ -11,9 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import layers as L
-from . import losses
-from .gradcheck import LossAsLayer
+from .. import layers as L
+from .. import losses
+from .finite_differences import LossAsLayer
 
 F64 = np.float64
 

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 import pytest
 
-from layerkit.kernels.tanh import CLIP, sigmoid, tanh, tanh_f32
+from layerkit.kernels.sigmoid_tanh import CLIP, sigmoid, tanh, tanh_f32
 
 
 @numba.njit(error_model="numpy")

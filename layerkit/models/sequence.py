@@ -1,0 +1,230 @@
+"""Sequence models: an LSTM encoder-decoder (teacher forcing, greedy decoding) and a many-to-one
+classifier (the last state of an RNN, LSTM or GRU to class logits)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..layers.embedding import Embedding
+from ..layers.linear import Linear
+from ..layers.recurrent import GRU, LSTM, RNN
+from ..layers.softmax import softmax
+from ..validation import check_array, one_of, positive_int
+from .base import Model, check_ids, check_seed, dtype_name, sub_seed
+
+
+class Seq2Seq(Model):
+    r"""Encoder-decoder (Sutskever et al. 2014): an LSTM reads the source; its final (h, c)
+    is the initial state of an LSTM decoder that predicts the target one token at a time.
+
+        (h_S, c_S) = Encoder(E_src[src]),   y = Decoder(E_tgt[tgt_in], h0 = h_S, c0 = c_S),
+        logits = W y + b
+
+    Parameters
+    ----------
+    src_vocab, tgt_vocab : int
+        Source and target vocabulary sizes (13 for :func:`layerkit.data.seq2seq_digits`).
+    embedding_dim, hidden_size : int
+    dtype, seed
+
+    Attributes
+    ----------
+    params : ``src_embedding.weight``, ``encoder.*``, ``tgt_embedding.weight``, ``decoder.*``,
+        ``head.weight``, ``head.bias``.
+
+    Shape
+    -----
+    ``forward(src, tgt_in, src_lengths=None) -> logits``: src (N, S) ids, tgt_in (N, T) ids
+    (teacher forcing: the target shifted right, starting with BOS), src_lengths (N,) in [1, S]
+    (the encoder's state is taken at each source's own last step) -> logits (N, T, V_tgt).
+    Positions of tgt_in after the end of a target do not influence earlier logits (the decoder is
+    causal); leave them out of the loss.
+
+    Notes
+    -----
+    backward(δ): the head and the decoder backpropagate through time; the decoder's gradient of
+    its initial state, (dh0, dc0), is exactly ∂L/∂(h_S, c_S), and enters the encoder as its
+    final-state gradients dh_T, dc_T; both embeddings scatter-add. Returns None.
+
+    Recipe (issue 7: >= 99 % exact-sequence accuracy reversing digit strings of length 1-8):
+    ``Seq2Seq(13, 13, embedding_dim=32, hidden_size=128)``, Adam lr 3e-3, batch 128 fresh
+    examples per step (``seq2seq_digits(128, seed=step)``), ``clip_grad_norm(model, 1.0)``,
+    cross-entropy over the non-PAD positions of ``target[:, 1:]`` (digits and EOS). Greedy
+    decoding of 2,000 held-out strings (``seq2seq_digits(2000, seed=10**6)``, whole sequence
+    including EOS): 94.1 % after 500 steps, 99.2 % after 1,000 (54 s), then between 99.15 %
+    and 100 % at every check every 500 steps up to 5,000 (100 % at 3,500-4,500, 99.65 % at
+    5,000; ~335 s); measured with one BLAS thread on the busy 2-core machine. At a constant lr
+    the final accuracy at 2,000 steps depends on where the jumpy loss happens to be (97.7 % to
+    99.85 % after float32 rounding-level kernel changes), so ``layerkit train seq2seq`` decays
+    the lr linearly to 3e-4 over the second half: 100.0 % at 2,000 steps for seeds 0-3
+    (2026-11-23).
+    """
+
+    builder_name = "seq2seq"
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, *, embedding_dim: int = 32,
+                 hidden_size: int = 128, dtype=np.float32, seed=0):
+        who = "Seq2Seq"
+        self.training, self._cache = True, None
+        self.src_vocab = positive_int(who, "src_vocab", src_vocab)
+        self.tgt_vocab = positive_int(who, "tgt_vocab", tgt_vocab)
+        self.embedding_dim = positive_int(who, "embedding_dim", embedding_dim)
+        self.hidden_size = positive_int(who, "hidden_size", hidden_size)
+        dt = dtype_name(who, dtype)
+        seed = check_seed(who, seed)
+        E, H = self.embedding_dim, self.hidden_size
+        s = lambda i: sub_seed(seed, i)
+        self.src_embedding = Embedding(self.src_vocab, E, dtype=dt, seed=s(0))
+        self.encoder = LSTM(E, H, return_sequences=False, dtype=dt, seed=s(1))
+        self.tgt_embedding = Embedding(self.tgt_vocab, E, dtype=dt, seed=s(2))
+        self.decoder = LSTM(E, H, dtype=dt, seed=s(3))
+        self.head = Linear(H, self.tgt_vocab, dtype=dt, seed=s(4))
+        self._children = [("src_embedding", self.src_embedding), ("encoder", self.encoder),
+                          ("tgt_embedding", self.tgt_embedding), ("decoder", self.decoder),
+                          ("head", self.head)]
+        self._record(src_vocab=self.src_vocab, tgt_vocab=self.tgt_vocab, embedding_dim=E,
+                     hidden_size=H, dtype=dt, seed=seed)
+
+    def _encode(self, src, src_lengths):
+        who = repr(self)
+        check_ids(who, src, ("N", "S"), "src", self.src_vocab)
+        if src.shape[1] < 1:
+            raise ValueError(f"{who}: expected src of shape (N, S) with S >= 1, got {src.shape}")
+        if src_lengths is not None:
+            check_array(who, src_lengths, (src.shape[0],), name="src_lengths", kind="int")
+        _, h, c = self.encoder.forward(self.src_embedding.forward(src), lengths=src_lengths)
+        return h, c
+
+    def forward(self, src: np.ndarray, tgt_in: np.ndarray, src_lengths=None) -> np.ndarray:
+        who = repr(self)
+        check_ids(who, tgt_in, ("N", "T"), "tgt_in", self.tgt_vocab)
+        if tgt_in.shape[0] != np.shape(src)[0] or tgt_in.shape[1] < 1:
+            raise ValueError(f"{who}: expected tgt_in of shape (N, T) with T >= 1 and the N of "
+                             f"src {np.shape(src)}, got {tgt_in.shape}")
+        h, c = self._encode(src, src_lengths)
+        y, _, _ = self.decoder.forward(self.tgt_embedding.forward(tgt_in), h, c)
+        self._cache = h.shape
+        return self.head.forward(y)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Decoder first, then the encoder from the decoder's (dh0, dc0); returns None."""
+        shape = self.saved()
+        dy = self.head.backward(dlogits)
+        self.tgt_embedding.backward(self.decoder.backward(dy))
+        d_out = np.zeros(shape, dtype=dy.dtype)        # the encoder's y (= h_S) feeds nothing else
+        dx = self.encoder.backward(d_out, dh_T=self.decoder.dh0, dc_T=self.decoder.dc0)
+        self.src_embedding.backward(dx)
+        return None
+
+    def greedy_decode(self, src: np.ndarray, max_len: int, bos: int, eos: int,
+                      src_lengths=None, *, pad: int = 0) -> np.ndarray:
+        """Decode by feeding back the arg-max token, starting from ``bos``.
+
+        Returns
+        -------
+        ndarray of int64, shape (N, max_len)
+            Row n: the generated ids up to and including the first ``eos`` (BOS not included),
+            then ``pad``. Stops early once every row has produced ``eos``.
+
+        Does not disturb the caches of a pending ``backward``.
+        """
+        who = f"{self!r}.greedy_decode"
+        max_len = positive_int(who, "max_len", max_len)
+        for name, v in (("bos", bos), ("eos", eos)):
+            if (isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                    or not 0 <= v < self.tgt_vocab):
+                raise ValueError(f"{who}: {name} must be an id in [0, {self.tgt_vocab}), "
+                                 f"got {v!r}")
+        with self._caches_kept():
+            h, c = self._encode(src, src_lengths)
+            n = src.shape[0]
+            out = np.full((n, max_len), pad, dtype=np.int64)
+            tok = np.full((n, 1), bos, dtype=np.int64)
+            done = np.zeros(n, dtype=bool)
+            for t in range(max_len):
+                y, h, c = self.decoder.forward(self.tgt_embedding.forward(tok), h, c)
+                nxt = np.argmax(self.head.forward(y)[:, 0], axis=-1)
+                out[~done, t] = nxt[~done]
+                done |= nxt == eos
+                if done.all():
+                    break
+                tok = nxt[:, None].astype(np.int64)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Many-to-one classifier
+# ---------------------------------------------------------------------------------------------
+
+CELLS = {"lstm": LSTM, "rnn": RNN, "gru": GRU}
+
+
+class SequenceClassifier(Model):
+    r"""Many-to-one sequence classifier (sentiment style): Embedding -> RNN / LSTM / GRU ->
+    Linear on the last hidden state.
+
+        h_T = Cell(E[ids]) at each sequence's own last step,   logits = W h_T + b
+
+    Parameters
+    ----------
+    vocab_size, num_classes : int
+    embedding_dim, hidden_size : int
+    cell : {"lstm", "rnn", "gru"}
+        The recurrent layer ("rnn": tanh Elman).
+    dtype, seed
+
+    Shape
+    -----
+    ``forward(ids, lengths=None) -> logits``: ids (N, T), lengths (N,) in [1, T] for padded
+    batches (padding after the end is ignored: the state is read at step lengths[n]) ->
+    (N, num_classes). ``predict_proba(ids, lengths=None)``: softmax of the logits.
+
+    Notes
+    -----
+    backward(δ): δ_h = head.backward(δ) (N, H) is the gradient of the last state (the layer runs
+    with ``return_sequences=False``), BPTT through the cell, then the embedding. Returns None.
+    """
+
+    builder_name = "sequence_classifier"
+
+    def __init__(self, vocab_size: int, num_classes: int, *, embedding_dim: int = 32,
+                 hidden_size: int = 64, cell: str = "lstm", dtype=np.float32, seed=0):
+        who = "SequenceClassifier"
+        self.training, self._cache = True, None
+        self.vocab_size = positive_int(who, "vocab_size", vocab_size)
+        self.num_classes = positive_int(who, "num_classes", num_classes)
+        self.embedding_dim = positive_int(who, "embedding_dim", embedding_dim)
+        self.hidden_size = positive_int(who, "hidden_size", hidden_size)
+        self.cell = one_of(who, "cell", cell, tuple(CELLS))
+        dt = dtype_name(who, dtype)
+        seed = check_seed(who, seed)
+        E, H = self.embedding_dim, self.hidden_size
+        self.embedding = Embedding(self.vocab_size, E, dtype=dt, seed=sub_seed(seed, 0))
+        self.rnn = CELLS[self.cell](E, H, return_sequences=False, dtype=dt,
+                                     seed=sub_seed(seed, 1))
+        self.head = Linear(H, self.num_classes, dtype=dt, seed=sub_seed(seed, 2))
+        self._children = [("embedding", self.embedding), ("rnn", self.rnn), ("head", self.head)]
+        self._record(vocab_size=self.vocab_size, num_classes=self.num_classes, embedding_dim=E,
+                     hidden_size=H, cell=self.cell, dtype=dt, seed=seed)
+
+    def forward(self, ids: np.ndarray, lengths=None) -> np.ndarray:
+        who = repr(self)
+        check_ids(who, ids, ("N", "T"), "ids", self.vocab_size)
+        if ids.shape[1] < 1:
+            raise ValueError(f"{who}: expected ids of shape (N, T) with T >= 1, got {ids.shape}")
+        if lengths is not None:
+            check_array(who, lengths, (ids.shape[0],), name="lengths", kind="int")
+        h = self.rnn.forward(self.embedding.forward(ids), lengths=lengths)[0]
+        self._cache = True
+        return self.head.forward(h)
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        self.saved()
+        self.embedding.backward(self.rnn.backward(self.head.backward(dlogits)))
+        return None
+
+    def predict_proba(self, ids: np.ndarray, lengths=None) -> np.ndarray:
+        """Class probabilities softmax(forward(ids, lengths)), shape (N, K)."""
+        return softmax(self.forward(ids, lengths), axis=-1)
