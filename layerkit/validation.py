@@ -119,3 +119,12 @@ def flag(who: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{who}: {name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:
+    """``ids`` as an integer array of the shape ``pattern`` with values in [0, vocab_size)."""
+    check_array(who, ids, pattern, name=name, kind="int")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{who}: expected {name} in [0, {vocab_size}), got values from "
+                         f"{ids.min()} to {ids.max()}")
+    return ids

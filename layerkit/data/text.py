@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..validation import check_array, flag, positive_int
+from ..validation import check_ids, flag, positive_int
 from .packages import INSTALL_HINT, package_file
 
 
@@ -218,11 +218,7 @@ class CharVocab:
 
     def decode(self, ids) -> str:
         """The string of a 1-D integer array of ids."""
-        who = repr(self)
-        check_array(who, ids, ("T",), name="ids", kind="int")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            raise ValueError(f"{who}: expected ids in [0, {len(self)}), got values from "
-                             f"{ids.min()} to {ids.max()}")
+        check_ids(repr(self), ids, ("T",), "ids", len(self))
         return self._points[ids].astype("<u4").tobytes().decode("utf-32-le")
 
 
@@ -294,9 +290,5 @@ class WordVocab:
 
     def decode(self, ids) -> str:
         """Tokens of a 1-D integer array of ids, joined by single spaces."""
-        who = repr(self)
-        check_array(who, ids, ("T",), name="ids", kind="int")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            raise ValueError(f"{who}: expected ids in [0, {len(self)}), got values from "
-                             f"{ids.min()} to {ids.max()}")
+        check_ids(repr(self), ids, ("T",), "ids", len(self))
         return " ".join(self.tokens[i] for i in ids.tolist())

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from ..layers.containers import Container
-from ..validation import check_array, float_dtype
+from ..validation import float_dtype, positive_int
 
 
 def check_seed(who: str, seed):
@@ -30,14 +30,6 @@ def sub_seed(seed, i: int):
 
 def dtype_name(who: str, dtype) -> str:
     return float_dtype(dtype, who).name
-
-
-def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:
-    check_array(who, ids, pattern, name=name, kind="int")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"{who}: expected {name} in [0, {vocab_size}), got values from "
-                         f"{ids.min()} to {ids.max()}")
-    return ids
 
 
 def check_temperature(who: str, temperature) -> float:
@@ -110,3 +102,8 @@ class Model(HasSpec, Container):
             for child, cache in saved:
                 child._cache = cache
             self._cache = own
+
+
+def sizes(who: str, **values) -> tuple:
+    """Each keyword's value checked as a positive int, in the order given."""
+    return tuple(positive_int(who, name, v) for name, v in values.items())

@@ -12,9 +12,9 @@ import numpy as np
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import LSTM
-from ..validation import check_array, positive_int
-from .base import (Model, check_ids, check_length, check_seed, check_temperature,
-                   dtype_name, sub_seed, weighted_die)
+from ..validation import check_array, check_ids, positive_int
+from .base import (Model, check_length, check_seed, check_temperature,
+                   dtype_name, sizes, sub_seed, weighted_die)
 
 
 class CharLSTM(Model):
@@ -86,10 +86,9 @@ class CharLSTM(Model):
                  num_layers: int = 1, stateful: bool = True, dtype=np.float32, seed=0):
         who = "char_lstm"
         self.training, self._cache = True, None
-        self.vocab_size = positive_int(who, "vocab_size", vocab_size)
-        self.embedding_dim = positive_int(who, "embedding_dim", embedding_dim)
-        self.hidden_size = positive_int(who, "hidden_size", hidden_size)
-        self.num_layers = positive_int(who, "num_layers", num_layers)
+        self.vocab_size, self.embedding_dim, self.hidden_size, self.num_layers = sizes(
+            who, vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_size=hidden_size,
+            num_layers=num_layers)
         self.stateful = bool(stateful)
         dt = dtype_name(who, dtype)
         seed = check_seed(who, seed)

@@ -11,8 +11,8 @@ from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import GRU, LSTM, RNN
 from ..layers.softmax import softmax
-from ..validation import check_array, one_of, positive_int
-from .base import Model, check_ids, check_seed, dtype_name, sub_seed
+from ..validation import check_array, check_ids, one_of, positive_int
+from .base import Model, check_seed, dtype_name, sizes, sub_seed
 
 
 class Seq2Seq(Model):
@@ -68,10 +68,9 @@ class Seq2Seq(Model):
                  hidden_size: int = 128, dtype=np.float32, seed=0):
         who = "Seq2Seq"
         self.training, self._cache = True, None
-        self.src_vocab = positive_int(who, "src_vocab", src_vocab)
-        self.tgt_vocab = positive_int(who, "tgt_vocab", tgt_vocab)
-        self.embedding_dim = positive_int(who, "embedding_dim", embedding_dim)
-        self.hidden_size = positive_int(who, "hidden_size", hidden_size)
+        self.src_vocab, self.tgt_vocab, self.embedding_dim, self.hidden_size = sizes(
+            who, src_vocab=src_vocab, tgt_vocab=tgt_vocab, embedding_dim=embedding_dim,
+            hidden_size=hidden_size)
         dt = dtype_name(who, dtype)
         seed = check_seed(who, seed)
         E, H = self.embedding_dim, self.hidden_size
@@ -193,10 +192,9 @@ class SequenceClassifier(Model):
                  hidden_size: int = 64, cell: str = "lstm", dtype=np.float32, seed=0):
         who = "SequenceClassifier"
         self.training, self._cache = True, None
-        self.vocab_size = positive_int(who, "vocab_size", vocab_size)
-        self.num_classes = positive_int(who, "num_classes", num_classes)
-        self.embedding_dim = positive_int(who, "embedding_dim", embedding_dim)
-        self.hidden_size = positive_int(who, "hidden_size", hidden_size)
+        self.vocab_size, self.num_classes, self.embedding_dim, self.hidden_size = sizes(
+            who, vocab_size=vocab_size, num_classes=num_classes, embedding_dim=embedding_dim,
+            hidden_size=hidden_size)
         self.cell = one_of(who, "cell", cell, tuple(CELLS))
         dt = dtype_name(who, dtype)
         seed = check_seed(who, seed)
