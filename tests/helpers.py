@@ -1,18 +1,9 @@
-"""Shared test helpers: the gradient-check assertion and the optional PyTorch import."""
+"""Shared test helpers: a training loop, the optional PyTorch import, inputs away from kinks.
+
+Gradients are checked with the public ``layerkit.testing.assert_gradients_match``."""
 
 import numpy as np
 import pytest
-
-from layerkit import gradcheck
-
-GRAD_TOL = 1e-7  # the float64 tolerance every built-in layer must meet
-
-
-def assert_gradcheck(layer, inputs, **kwargs):
-    """Run the finite-difference check and fail with the report's table if anything fails."""
-    report = gradcheck(layer, inputs, tol=GRAD_TOL, **kwargs)
-    assert report.passed, "\n" + report.table() + "\n" + "\n".join(report.problems)
-    return report
 
 
 def train_adam(model, step, *, steps, lr, max_norm=1.0):

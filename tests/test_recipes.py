@@ -6,7 +6,6 @@ benchmarks/train_vs_torch.py, not here."""
 import importlib.util
 import os
 
-import numpy as np
 import pytest
 
 from layerkit.checkpoint import load

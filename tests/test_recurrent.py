@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import layerkit as lk
-from helpers import assert_gradcheck, off_zero, torch_or_skip
+from helpers import off_zero, torch_or_skip
+from layerkit.testing import assert_gradients_match
 from layerkit.layers.activations import Tanh
 from layerkit.layers.linear import Linear
 from layerkit.layers.recurrent import GRU, LSTM, RNN
@@ -52,7 +53,7 @@ def test_gradcheck_smooth_cells(kind, n, t, d, h, seq, with_lengths, with_h0, se
     kwargs = _states(kind, rng, n, h) if with_h0 else {}
     if with_lengths:
         kwargs["lengths"] = rng.integers(1, t + 1, size=n)
-    report = assert_gradcheck(layer, rng.standard_normal((n, t, d)), forward_kwargs=kwargs,
+    report = assert_gradients_match(layer, rng.standard_normal((n, t, d)), forward_kwargs=kwargs,
                               seed=seed)
     names = {r.name for r in report.tensors}
     assert {"x", "weight_ih", "weight_hh", "bias_ih", "bias_hh"} <= names
@@ -91,7 +92,7 @@ def test_gradcheck_relu_rnn_away_from_kinks():
     hs = np.concatenate([h0[:, None], y], axis=1)
     pre = x @ p["weight_ih"].T + p["bias_ih"] + hs[:, :-1] @ p["weight_hh"].T + p["bias_hh"]
     assert np.min(np.abs(pre)) > 0.05
-    report = assert_gradcheck(layer, x, forward_kwargs={"h0": h0})
+    report = assert_gradients_match(layer, x, forward_kwargs={"h0": h0})
     assert all(tc.n_kinks == 0 for tc in report.tensors)
 
 
@@ -100,7 +101,7 @@ def test_gradcheck_no_bias():
     for kind in ("rnn_tanh", "lstm", "gru"):
         layer = _layer(kind, 2, 3, bias=False)
         assert "bias_ih" not in layer.params
-        assert_gradcheck(layer, rng.standard_normal((2, 3, 2)),
+        assert_gradients_match(layer, rng.standard_normal((2, 3, 2)),
                          forward_kwargs=_states(kind, rng, 2, 3))
 
 
@@ -401,8 +402,8 @@ def test_repr():
 def test_docstrings_state_equations_and_bptt():
     for cls, needle in [(RNN, "h_t = f("), (LSTM, "c_t = f_t ⊙ c_{t−1}"), (GRU, "r_t ⊙ (W_hn")]:
         assert needle in cls.__doc__
-        assert "Notes" in cls.__doc__ and "δ_allᵀ H_prev_all" in cls.__doc__ \
-            or "δ^h_allᵀ H_prev_all" in cls.__doc__
+        assert "Notes" in cls.__doc__
+        assert "δ_allᵀ H_prev_all" in cls.__doc__ or "δ^h_allᵀ H_prev_all" in cls.__doc__
         assert "Truncated backpropagation" in cls.__doc__
 
 
@@ -483,7 +484,7 @@ def test_stacked_recurrent_layers_in_sequential():
     assert y.shape == (2, 2)
     h = net[1](net[0](ids))[0]
     np.testing.assert_allclose(y, net[3](net[2](h)[0]), rtol=1e-12)
-    assert_gradcheck(net, ids)
+    assert_gradients_match(net, ids)
     assert {"1.weight_hh", "2.bias_ih", "0.weight"} <= set(net.params)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import layerkit as lk
-from layerkit import train
 from layerkit.data import MissingExtraError, batches, sequence_batches
 from layerkit.train import (History, evaluate, fit, load, load_params, save, save_params)
 

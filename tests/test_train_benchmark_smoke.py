@@ -8,6 +8,7 @@ machines).
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def test_quick_train_benchmark_writes_json(tmp_path):
         for lib in ("layerkit", "torch"):
             s = r[lib]
             assert s["train_seconds"] > 0 and s["throughput"] > 0 and s["steps"] >= 1, (lib, r)
-            assert s["metric"] == s["metric"], (lib, r)           # not NaN
+            assert math.isfinite(s["metric"]), (lib, r)
         assert r["time_ratio"] > 0 and r["throughput_ratio"] > 0
         # the same model: same initial weights, same first batch -> same first loss
         assert r["check"]["initial_logits_max_abs_diff"] < 1e-4, r["check"]

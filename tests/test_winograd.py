@@ -6,7 +6,7 @@ Checked against references independent of layerkit's convolution code:
 - backward: dx, dW, db written out in the test from their definitions, one kernel tap at a time
   (dW[o, c, a, b] = Σ dy[n, o, i, j]·x_pad[n, c, i + a, j + b], dx_pad scatter-adds
   dy[n, o, i, j]·W[o, c, a, b] at (i + a, j + b), db = Σ dy), and finite differences
-  (``assert_gradcheck``);
+  (``assert_gradients_match``);
 - PyTorch's conv2d (float32, when installed).
 
 Also: the float32 error bound, the algorithm choice (``algorithm_for``, the "auto" policy,
@@ -22,7 +22,8 @@ import pytest
 
 import layerkit.layers.conv as conv_module
 import reference as ref
-from helpers import assert_gradcheck, torch_or_skip
+from helpers import torch_or_skip
+from layerkit.testing import assert_gradients_match
 from layerkit.layers.conv import Conv1D, Conv2D, Conv3D
 
 F64_REL = 1e-11         # float64 winograd vs exact arithmetic: ~1e-13 expected
@@ -183,7 +184,7 @@ def test_output_dtype_follows_input(layer_dtype, x_dtype):
 def test_gradcheck(padding, bias):
     layer = make_layer(3, 4, padding, bias=bias, seed=5)
     x = np.random.default_rng(6).standard_normal((2, 3, 6, 7))
-    report = assert_gradcheck(layer, x)
+    report = assert_gradients_match(layer, x)
     names = {t.name for t in report.tensors}
     assert "weight" in names and ("bias" in names) == bias
 
