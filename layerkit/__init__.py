@@ -22,10 +22,10 @@ from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.
 from .losses import BCEWithLogits, CrossEntropy, MSE
 from .optim import SGD, Adam, clip_grad_norm, clip_grad_value
 
-from . import checkpoint, data, models, testing, train  # noqa: E402 - they use the above
+from . import check, checkpoint, data, models, testing, train  # noqa: E402 - they use the above
 
 __version__ = "0.1.0"
 
 __all__ = ["Layer", *layers.__all__, "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
            "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init",
-           "checkpoint", "data", "models", "testing", "train"]
+           "check", "checkpoint", "data", "models", "testing", "train"]

@@ -14,6 +14,9 @@ import numpy as np
 
 from .validation import float_dtype
 
+__all__ = ["fans", "zeros", "ones", "glorot_uniform", "glorot_normal", "kaiming_normal",
+           "kaiming_uniform", "orthogonal"]
+
 
 def _rng(rng) -> np.random.Generator:
     if rng is None or isinstance(rng, (int, np.integer)):

@@ -15,6 +15,8 @@ import numpy as np
 
 from .validation import check_array, check_finite, one_of
 
+__all__ = ["CrossEntropy", "MSE", "BCEWithLogits", "REDUCTIONS"]
+
 REDUCTIONS = ("mean", "sum", "batchmean")
 
 _REDUCTION_DOC = """reduction : {'mean', 'sum', 'batchmean'}, default 'mean'

@@ -69,15 +69,12 @@ class CharLSTM(Model):
     the top with dh_T = dc_T = None, then the Embedding's scatter-add. Returns None (ids have no
     gradient).
 
-    Recipe (issue 7: validation perplexity below the n-gram baseline on Shakespeare): a
-    ``CharVocab`` of the three splits (V = 76); ``char_lstm(76, embedding_dim=64,
-    hidden_size=256)``; windows ``sequence_batches(train, 64, 100, drop_last=True)`` with the
-    state carried and ``reset_state()`` at each epoch; Adam lr 3e-3, ``clip_grad_norm(model,
-    5.0)``. Validation perplexity (all 435k validation characters, windows of 32 × 200 in
-    ``eval()`` from a reset state): 5.88 after 300 steps, 5.235 after 600 (one epoch, 340 s),
-    4.98 after 900 (450 s), against 5.249 for the best add-k n-gram (n = 5, k = 0.03; n = 3..7,
-    k = 0.003..1 tried). Measured with one BLAS thread on the busy 2-core machine,
-    ~13,000 training characters/s.
+    Recipe (``layerkit train char-lstm``): a ``CharVocab`` of the three Shakespeare splits
+    (V = 76); ``char_lstm(76, embedding_dim=64, hidden_size=256)``; windows
+    ``sequence_batches(train, 64, 100, drop_last=True)`` with the state carried and
+    ``reset_state()`` at each epoch; Adam lr 3e-3, ``clip_grad_norm(model, 5.0)``. It reaches a
+    validation perplexity below the best add-k n-gram's (n = 5, k = 0.03) within one epoch;
+    ``benchmarks/train_vs_torch.py`` measures it against PyTorch.
     """
 
     builder_name = "char_lstm"

@@ -48,18 +48,14 @@ class Seq2Seq(Model):
     its initial state, (dh0, dc0), is exactly ∂L/∂(h_S, c_S), and enters the encoder as its
     final-state gradients dh_T, dc_T; both embeddings scatter-add. Returns None.
 
-    Recipe (issue 7: >= 99 % exact-sequence accuracy reversing digit strings of length 1-8):
-    ``Seq2Seq(13, 13, embedding_dim=32, hidden_size=128)``, Adam lr 3e-3, batch 128 fresh
-    examples per step (``seq2seq_digits(128, seed=step)``), ``clip_grad_norm(model, 1.0)``,
-    cross-entropy over the non-PAD positions of ``target[:, 1:]`` (digits and EOS). Greedy
-    decoding of 2,000 held-out strings (``seq2seq_digits(2000, seed=10**6)``, whole sequence
-    including EOS): 94.1 % after 500 steps, 99.2 % after 1,000 (54 s), then between 99.15 %
-    and 100 % at every check every 500 steps up to 5,000 (100 % at 3,500-4,500, 99.65 % at
-    5,000; ~335 s); measured with one BLAS thread on the busy 2-core machine. At a constant lr
-    the final accuracy at 2,000 steps depends on where the jumpy loss happens to be (97.7 % to
-    99.85 % after float32 rounding-level kernel changes), so ``layerkit train seq2seq`` decays
-    the lr linearly to 3e-4 over the second half: 100.0 % at 2,000 steps for seeds 0-3
-    (2026-11-23).
+    Recipe (``layerkit train seq2seq``, reversing digit strings of length 1-8):
+    ``Seq2Seq(13, 13, embedding_dim=32, hidden_size=128)``, Adam lr 3e-3 decayed linearly to
+    3e-4 over the second half, batch 128 fresh examples per step (``seq2seq_digits(128,
+    seed=step)``), ``clip_grad_norm(model, 1.0)``, cross-entropy over the non-PAD positions of
+    ``target[:, 1:]`` (digits and EOS). Greedy decoding gets >= 99 % of 2,000 held-out strings
+    exactly right (whole sequence including EOS) after 2,000 steps. The decay matters: at a
+    constant lr the loss jumps from step to step and the accuracy at a given step depends on
+    where it happens to be.
     """
 
     builder_name = "seq2seq"

@@ -2,8 +2,8 @@
 
 Each recipe loads its data set from :mod:`layerkit.data`, trains a model from
 :mod:`layerkit.models`, prints progress, evaluates on held-out data, saves a checkpoint
-(:mod:`layerkit.train.checkpoints`, with the vocabulary and the final metrics in its ``meta``) and
-returns a :class:`Result`. The defaults reach the targets stated in each docstring in minutes on
+(:mod:`layerkit.train.checkpoints`, with the vocabulary and the final metrics in its
+``meta``) and returns a :class:`Result`. The defaults reach the targets stated in each docstring in minutes on
 a 2-core CPU.
 
 BLAS threads: the matrices here are small, and two OpenBLAS threads that spin while the other
@@ -29,6 +29,9 @@ from ..threads import blas_threads
 from .checkpoints import save
 from .history import format_value
 from .loop import fit
+
+__all__ = ["RECIPES", "Result", "lenet", "ngram", "char_lstm", "seq2seq", "sample",
+           "linear_decay", "seq2seq_accuracy"]
 
 
 @dataclass
@@ -60,8 +63,8 @@ def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int
           limit: int | None = None) -> Result:
     """LeNet-5 on the fixed MNIST-5k split (4,000 training, 1,000 test images), Adam, batch 64.
 
-    Target (issue 7): >= 96.5 % test accuracy after 20 epochs (the same recipe in PyTorch:
-    97.0 %). ``limit`` uses only the first ``limit`` training and test images (quick runs).
+    Target: >= 96.5 % test accuracy after 20 epochs (PyTorch reaches the same with the same
+    recipe). ``limit`` uses only the first ``limit`` training and test images (quick runs).
     """
     from ..models import lenet5
 
@@ -123,9 +126,8 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
     Shakespeare training plays with truncated BPTT (windows of 100 characters, 64 streams:
     about 600 steps per epoch), Adam 3e-3, gradient norm clipped at 5, 2 epochs.
 
-    Target (issue 7): validation perplexity below the n-gram baseline (5-gram, k = 0.03, 5.249),
-    which is computed in the same run and reported next to it (measured: 5.235 after one epoch,
-    4.98 after 900 steps). ``max_chars`` uses only the
+    Target: validation perplexity below the n-gram baseline (5-gram, k = 0.03), which is
+    computed in the same run and reported next to it. ``max_chars`` uses only the
     first ``max_chars`` training and validation characters (quick runs).
     """
     from ..models import NGram, char_lstm as build_char_lstm
@@ -181,9 +183,9 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
     then decayed linearly to lr/10), gradient norm clipped at 1; greedy decoding of 2,000
     held-out strings.
 
-    Target (issue 7): >= 99 % exact-sequence accuracy. At a constant lr the accuracy after 2,000
-    steps swung between 97.7 % and 99.85 % with float32 rounding-level changes to the kernels
-    (the loss jumps from step to step); the decay makes the end of training settle.
+    Target: >= 99 % exact-sequence accuracy. At a constant lr the loss jumps from step to step,
+    so the accuracy after 2,000 steps depends on float32 rounding; the decay makes the end of
+    training settle.
     """
     from ..models import Seq2Seq
 
