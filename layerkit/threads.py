@@ -2,9 +2,9 @@
 
 The time loop of a recurrent layer does one small matrix product per step (N×H by H×G·H). Split
 over two OpenBLAS threads, each product waits for the slower thread; when another process holds
-one of the cores, that wait is a scheduler time slice, and a whole LSTM forward+backward ran 3-25×
-slower than with one thread (measured 2026-11-23, 2 cores). Two threads gain little on products
-this small even on an idle machine, so the time loops run on one BLAS thread.
+one of the cores, that wait is a scheduler time slice, and a whole LSTM forward+backward runs
+several times slower than with one thread. Two threads gain little on products this small even
+on an idle machine, so the time loops run on one BLAS thread.
 
 Uses threadpoolctl when it is installed (the ``train`` extra); without it the block runs with
 numpy's default threads, and the batch blocks below are not used. numba's own threads are not
@@ -17,15 +17,8 @@ threads meet once, at the end of the loop, not at every step, so a core taken by
 delays one block instead of stalling every step. As many blocks as numba has threads
 (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``), none smaller than :data:`MIN_ROWS` rows, and
 none with less than :data:`MIN_STEP_WORK` multiply-adds per step: below that the per-step Python
-overhead of a second thread costs more than it saves. Measured 2026-11-23 on 2 cores, float32
-fwd+bwd, serial vs 2 blocks: LSTM (T=100, N=64, D=128, H=256) 214 → 178 ms, (100, 32, 64, 256)
-97 → 83 ms; (20, 16, 32, 64) 1.6 → 2.5 ms and RNN (50, 32, 64, 128) 7 → 8-11 ms, which the
-threshold keeps serial. The threshold, 2^19 per block, sits between these (re-measured the same
-day, alternating 1 and 2 blocks in one process, multiply-adds per step in brackets): RNN (50, 32,
-64, 128) [2^19] 4.4 → 5.7 ms and LSTM (20, 16, 32, 64) [2^18] 1.4 → 2.0 ms lose; GRU (50, 16,
-64, 128) [1.5·2^19] 6.6 → 5.6 ms, LSTM (50, 16, 64, 128) [2^20] 9.0 → 7.0 ms, GRU (50, 32, 64,
-128) [1.5·2^20] 12.6 → 9.8 ms and LSTM (50, 32, 64, 128) [2^21] 15.8 → 12.5 ms gain. (It was
-2^21, which kept the benchmark's small LSTM and GRU serial.)
+overhead of a second thread costs more than it saves. benchmarks/conv_thresholds.py re-measures
+both sides of the threshold (last results in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -36,8 +29,8 @@ import functools
 
 import numba
 
-MIN_ROWS = 8
-MIN_STEP_WORK = 1 << 19
+MIN_ROWS = 8                 # a thinner block's per-step products are too small to share out
+MIN_STEP_WORK = 1 << 19      # multiply-adds per step a block needs to repay a thread's overhead
 
 
 @functools.lru_cache(maxsize=1)

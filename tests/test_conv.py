@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-import layerkit.layers.conv as conv_module
+import layerkit.layers.conv_algorithms as conv_algorithms
 import reference as ref
 from helpers import torch_or_skip
 from layerkit.testing import assert_gradients_match
@@ -196,8 +196,8 @@ def test_kernels_get_contiguous_arrays(monkeypatch):
             return kernel(*args)
         return wrapped
 
-    monkeypatch.setattr(conv_module, "im2col", spy(conv_module.im2col))
-    monkeypatch.setattr(conv_module, "col2im", spy(conv_module.col2im))
+    monkeypatch.setattr(conv_algorithms, "im2col", spy(conv_algorithms.im2col))
+    monkeypatch.setattr(conv_algorithms, "col2im", spy(conv_algorithms.col2im))
     layer = Conv2D(3, 2, 3, stride=2, padding=1, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((5, 6, 3, 2)).transpose(3, 2, 0, 1)  # a view
     assert not x.flags.c_contiguous

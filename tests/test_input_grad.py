@@ -6,7 +6,7 @@ import pytest
 
 import layerkit as lk
 from layerkit import gradcheck
-from layerkit.layers import conv as conv_module
+from layerkit.layers import conv_algorithms
 from layerkit.models import build, lenet5, vgg_small
 
 DTYPES = [np.float32, np.float64]
@@ -81,11 +81,11 @@ def test_conv_skip_runs_no_col2im_and_keeps_no_dx_scratch(name, monkeypatch):
     def boom(*args):
         raise AssertionError("col2im called although needs_input_grad is False")
 
-    monkeypatch.setattr(conv_module, "col2im", boom)
-    monkeypatch.setattr(conv_module, "col2im_parallel", boom)
+    monkeypatch.setattr(conv_algorithms, "col2im", boom)
+    monkeypatch.setattr(conv_algorithms, "col2im_parallel", boom)
     layer.forward(x)
     assert layer.backward(dy) is None
-    assert not hasattr(layer, "_dcols") and not hasattr(layer, "_dxp")
+    assert "dcols" not in layer.scratch and "dxp" not in layer.scratch
     layer.needs_input_grad = True                          # the same layer computes dx again
     layer.forward(x)
     with pytest.raises(AssertionError, match="col2im called"):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import layerkit.layers.conv as conv_module
+import layerkit.layers.conv_algorithms as conv_algorithms
 import reference as ref
 from helpers import torch_or_skip
 from layerkit.testing import assert_gradients_match
@@ -275,8 +276,8 @@ def test_algorithm_for_conv2d(args, kwargs, hw, expected):
 def test_auto_takes_winograd_where_it_said_so(monkeypatch):
     """The decision is what forward does: count the transform calls."""
     calls = []
-    real = conv_module.winograd.input_transform
-    monkeypatch.setattr(conv_module.winograd, "input_transform",
+    real = conv_algorithms.winograd.input_transform
+    monkeypatch.setattr(conv_algorithms.winograd, "input_transform",
                         lambda *a: calls.append(1) or real(*a))
     layer = Conv2D(32, 32, 3, padding=1, seed=0)
     layer(np.zeros((1, 32, 16, 16), np.float32))
@@ -318,7 +319,7 @@ def test_winograd_forward_and_dx_do_not_run_im2col(monkeypatch):
         return wrapped
 
     for name in ("im2col", "im2col_parallel", "col2im", "col2im_parallel"):
-        monkeypatch.setattr(conv_module, name, spy(name, getattr(conv_module, name)))
+        monkeypatch.setattr(conv_algorithms, name, spy(name, getattr(conv_algorithms, name)))
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
     for algorithm in ("winograd", "im2col"):
         calls.clear()
@@ -447,8 +448,8 @@ def test_parameter_changes_between_calls_are_seen():
                                             (17, 32, 32, True), (1, 32, 42, True)])
 def test_results_do_not_depend_on_the_number_of_threads(n, c, size, split, monkeypatch):
     threads_used = set()
-    transform = conv_module.winograd.input_transform
-    monkeypatch.setattr(conv_module.winograd, "input_transform",
+    transform = conv_algorithms.winograd.input_transform
+    monkeypatch.setattr(conv_algorithms.winograd, "input_transform",
                         lambda *a: threads_used.add(threading.get_ident()) or transform(*a))
     layer = make_layer(c, c, 1, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((n, c, size, size)).astype(np.float32)
@@ -480,7 +481,7 @@ def test_results_do_not_depend_on_the_number_of_threads(n, c, size, split, monke
 def test_units_cover_every_tile_row_once(n, tiles_h, tiles_w):
     """Every (sample, tile row) in exactly one unit, in order; a unit is either whole samples
     (small images) or one sample's band of tile rows with ≥ 64 tiles unless it ends the sample."""
-    units = conv_module._winograd_units(n, tiles_h, tiles_w)
+    units = conv_algorithms._winograd_units(n, tiles_h, tiles_w)
     rows = [(i, r) for unit in units for i, lo, hi in unit for r in range(lo, hi)]
     assert rows == [(i, r) for i in range(n) for r in range(tiles_h)]
     for unit in units:

@@ -13,9 +13,9 @@ pass. The layer does the products with numpy's BLAS (never ``np.dot`` inside a k
 run on a second BLAS competing for the same cores); these kernels only move data.
 
 Why a padded input: the taps that read padding then need no bounds test, and the inner loop is a
-plain copy along W (unit stride when sW = 1, which LLVM vectorises). Padding costs one copy of x,
-1/(kD·kH·kW) of the columns' size. Measured on LeNet/VGG shapes this im2col runs near memcpy
-speed, 4–6× faster than a version that tests bounds and zero-fills per row.
+plain copy along W (unit stride when sW = 1, which LLVM vectorises), near memcpy speed; testing
+bounds and zero-filling per row is several times slower. Padding costs one copy of x,
+1/(kD·kH·kW) of the columns' size.
 
 ``col2im`` is the transpose (adjoint) of ``im2col``: it scatter-adds every column entry back onto
 the padded-input position it was read from. Applied to dcols = Wᵀ δ it computes exactly the "full

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..layer import Layer
@@ -231,6 +233,13 @@ class Identity(Layer):
         return dy
 
 
+class _ResidualCache(NamedTuple):
+    """What Residual.backward needs."""
+
+    x_shape: tuple
+    dtype: np.dtype         # x's, which ∂L/∂x takes
+
+
 class Residual(Container):
     """Residual connection (ResNet): y = block(x) + shortcut(x), where the shortcut is x itself,
     or ``projection(x)`` when the block changes the shape (e.g. a 1×1 convolution or a Linear).
@@ -283,11 +292,11 @@ class Residual(Container):
                     if self.projection is None else "")
             raise ValueError(f"Residual: block(x) has shape {tuple(np.shape(fx))} but {label} has "
                              f"shape {tuple(np.shape(short))}; they must match to be added{hint}")
-        self._cache = (x.shape, x.dtype)
+        self._cache = _ResidualCache(x.shape, x.dtype)
         return (fx + short).astype(x.dtype, copy=False)
 
     def backward(self, dy):
-        shape, dtype = self.saved()
+        dtype = self.saved().dtype
         dx = require_dx("Residual", "block", self.block, self.block.backward(dy))
         dshort = dy if self.projection is None else require_dx(
             "Residual", "projection", self.projection, self.projection.backward(dy))
@@ -295,6 +304,15 @@ class Residual(Container):
 
     def __repr__(self) -> str:
         return "Residual(\n" + "\n".join(_indented(l, c) for l, c in self._named_children()) + "\n)"
+
+
+class _ConcatCache(NamedTuple):
+    """What Concat.backward needs."""
+
+    axis: int               # the joining axis, non-negative
+    sizes: list             # each block's extent along it
+    y_shape: tuple
+    dtype: np.dtype         # x's, which ∂L/∂x takes
 
 
 class Concat(_LayerList):
@@ -356,22 +374,22 @@ class Concat(_LayerList):
                                  f"{self.axis}, got {shapes} (block 0 vs block {k})")
         sizes = [y.shape[ax] for y in ys]
         y = np.concatenate(ys, axis=ax).astype(x.dtype, copy=False)
-        self._cache = (ax, sizes, y.shape, x.dtype)
+        self._cache = _ConcatCache(ax, sizes, y.shape, x.dtype)
         return y
 
     def backward(self, dy):
-        ax, sizes, shape, dtype = self.saved()
-        if not isinstance(dy, np.ndarray) or dy.shape != shape:
+        cache = self.saved()
+        if not isinstance(dy, np.ndarray) or dy.shape != cache.y_shape:
             got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
-            raise ValueError(f"Concat: expected dy of shape {shape} (the output of forward), "
-                             f"got {got}")
-        pieces = np.split(dy, np.cumsum(sizes)[:-1], axis=ax)
+            raise ValueError(f"Concat: expected dy of shape {cache.y_shape} (the output of "
+                             f"forward), got {got}")
+        pieces = np.split(dy, np.cumsum(cache.sizes)[:-1], axis=cache.axis)
         dx = None
         for k, (block, piece) in enumerate(zip(self.layers, pieces)):
             d = block.backward(np.ascontiguousarray(piece))
             require_dx("Concat", f"block {k}", block, d)
             dx = d if dx is None else dx + d
-        return np.asarray(dx).astype(dtype, copy=False)
+        return np.asarray(dx).astype(cache.dtype, copy=False)
 
     def __repr__(self) -> str:
         inner = "\n".join(_indented(l, c) for l, c in self._named_children())

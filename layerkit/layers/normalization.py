@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..layer import Layer
@@ -57,6 +59,14 @@ through σ² (∂μ/∂x_i = 1/M, ∂σ²/∂x_i = 2(x_i − μ)/M). Forward kee
 backward. A training batch with one value per channel (M = 1) raises ValueError, since its
 variance is 0 and x̂ would be 0 whatever x is.
 """
+
+
+class _BatchNormCache(NamedTuple):
+    """What BatchNorm backward needs."""
+
+    xhat: np.ndarray        # x̂ = (x − μ) / √(σ² + ε), x's shape
+    inv_std: np.ndarray     # 1 / √(σ² + ε), shape (1, C, 1, ...)
+    training: bool          # the mode of that forward: whether μ and σ² depended on x
 
 
 class _BatchNorm(Layer):
@@ -137,11 +147,12 @@ class _BatchNorm(Layer):
         xhat = ((x - mean) * inv_std).astype(x.dtype, copy=False)
         gamma, beta = self._affine(x.ndim)
         y = xhat * gamma + beta if self.affine else xhat.copy()
-        self._cache = (xhat, inv_std, self.training)
+        self._cache = _BatchNormCache(xhat, inv_std, self.training)
         return y.astype(x.dtype, copy=False)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        xhat, inv_std, training = self.saved()
+        cache = self.saved()
+        xhat, inv_std = cache.xhat, cache.inv_std
         self.check_dy(dy, xhat.shape)
         axes = (0,) + tuple(range(2, xhat.ndim))
         if self.affine:
@@ -151,7 +162,7 @@ class _BatchNorm(Layer):
             scale = gamma * inv_std
         else:
             scale = inv_std
-        if training:
+        if cache.training:
             dx = scale * (dy - dy.mean(axis=axes, keepdims=True)
                           - xhat * (dy * xhat).mean(axis=axes, keepdims=True))
         else:

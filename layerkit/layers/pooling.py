@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -124,6 +125,16 @@ def _empty_window(spatial: tuple, win: Window):
     return None
 
 
+class _PoolCache(NamedTuple):
+    """What a pooling layer's backward needs from forward: the same fields in every layer here."""
+
+    x_shape: tuple                  # the input's shape (N, C, *spatial)
+    dtype: np.dtype                 # the input's dtype, which ∂L/∂x takes
+    out_spatial: tuple = ()         # the output's spatial shape (() where x_shape gives it)
+    indices: np.ndarray | None = None   # max layers: where each value came from or went
+    codes_2x2: bool = False         # MaxPool's 2 × 2 fast path: indices are its uint8 codes
+
+
 class _PoolND(Layer):
     """Shared machinery of MaxPoolND and AvgPoolND; subclasses set ``ndim`` (1, 2 or 3)."""
 
@@ -207,7 +218,7 @@ class MaxPoolND(_PoolND):
             y = np.empty((b * d, h // 2, w // 2), dtype=x.dtype)
             code = np.empty(y.shape, dtype=np.uint8)
             maxpool2x2_forward(planes, y, code)
-            self._cache = (code, x.shape, x.dtype, out)
+            self._cache = _PoolCache(x.shape, x.dtype, out, code, codes_2x2=True)
             y = y.reshape(x.shape[:2] + out)
             if self.return_indices:
                 return y, self._indices_2x2(code, x3.shape).reshape(y.shape)
@@ -220,7 +231,7 @@ class MaxPoolND(_PoolND):
         y = np.empty((x3.shape[0],) + _to3(out, 1), dtype=x.dtype)
         argmax = np.empty(y.shape, dtype=np.int64)
         maxpool_forward(x3, y, argmax, *self._geometry())
-        self._cache = (argmax, x.shape, x.dtype, out)
+        self._cache = _PoolCache(x.shape, x.dtype, out, argmax)
         y = y.reshape(x.shape[:2] + out)
         if self.return_indices:
             return y, argmax.reshape(y.shape).copy()
@@ -236,10 +247,11 @@ class MaxPoolND(_PoolND):
         return (np.arange(d)[:, None, None] * h + rows) * w + cols
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        argmax, x_shape, dtype, out = self.saved()
-        dy3 = self._dy(dy, x_shape, out, dtype)
+        cache = self.saved()
+        x_shape, dtype, argmax = cache.x_shape, cache.dtype, cache.indices
+        dy3 = self._dy(dy, x_shape, cache.out_spatial, dtype)
         b = dy3.shape[0]
-        if argmax.dtype == np.uint8:              # the 2 × 2 fast path's window codes
+        if cache.codes_2x2:                       # window codes 0-3 of the (B·D, H/2, W/2) planes
             h, w = x_shape[-2:]
             d = argmax.shape[0] // b
             dx = np.empty((b * d, h, w), dtype=dtype)
@@ -260,15 +272,15 @@ class AvgPoolND(_PoolND):
         x3, out = self._prepare(x)
         y = np.empty((x3.shape[0],) + _to3(out, 1), dtype=x.dtype)
         avgpool_forward(x3, y, *self._geometry())
-        self._cache = (x.shape, x.dtype, out)
+        self._cache = _PoolCache(x.shape, x.dtype, out)
         return y.reshape(x.shape[:2] + out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x_shape, dtype, out = self.saved()
-        dy3 = self._dy(dy, x_shape, out, dtype)
-        dx = np.zeros((dy3.shape[0],) + _to3(x_shape[2:], 1), dtype=dtype)
+        cache = self.saved()
+        dy3 = self._dy(dy, cache.x_shape, cache.out_spatial, cache.dtype)
+        dx = np.zeros((dy3.shape[0],) + _to3(cache.x_shape[2:], 1), dtype=cache.dtype)
         avgpool_backward_input(dy3, dx, *self._geometry())
-        return dx.reshape(x_shape)
+        return dx.reshape(cache.x_shape)
 
 
 def _doc(template: str, n: int) -> str:
@@ -334,13 +346,14 @@ class GlobalAvgPool(Layer):
         if math.prod(x.shape[2:]) == 0:
             raise ValueError(f"{self!r}: expected a non-empty spatial extent, got shape "
                              f"{tuple(x.shape)}")
-        self._cache = (x.shape, x.dtype)
+        self._cache = _PoolCache(x.shape, x.dtype)
         return x.reshape(x.shape[:2] + (-1,)).mean(axis=-1, dtype=np.float64).astype(x.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        shape, dtype = self.saved()
+        cache = self.saved()
+        shape = cache.x_shape
         self.check_dy(dy, shape[:2])
-        g = (dy / math.prod(shape[2:])).astype(dtype, copy=False)
+        g = (dy / math.prod(shape[2:])).astype(cache.dtype, copy=False)
         return np.broadcast_to(g[(...,) + (None,) * (len(shape) - 2)], shape).copy()
 
 
@@ -404,14 +417,16 @@ class MaxUnpool2D(Layer):
         b = x.shape[0] * x.shape[1]
         flat = (indices.reshape(b, -1) + (np.arange(b) * plane)[:, None]).ravel()
         y = np.bincount(flat, weights=x.ravel(), minlength=b * plane).astype(x.dtype, copy=False)
-        self._cache = (indices.reshape(b, -1).astype(np.int64), x.shape, out, x.dtype)
+        # indices: as (N·C, H·W) int64, where in its output plane each value went
+        self._cache = _PoolCache(x.shape, x.dtype, out, indices.reshape(b, -1).astype(np.int64))
         return y.reshape(x.shape[:2] + out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        idx, x_shape, out, dtype = self.saved()
-        self.check_dy(dy, x_shape[:2] + out)
+        cache = self.saved()
+        idx = cache.indices
+        self.check_dy(dy, cache.x_shape[:2] + cache.out_spatial)
         gathered = np.take_along_axis(dy.reshape(idx.shape[0], -1), idx, axis=1)
-        return gathered.reshape(x_shape).astype(dtype, copy=False)
+        return gathered.reshape(cache.x_shape).astype(cache.dtype, copy=False)
 
 
 class ChannelMaxPool(Layer):
@@ -443,13 +458,13 @@ class ChannelMaxPool(Layer):
                              f"got {x.shape}")
         grouped = x.reshape((x.shape[0], x.shape[1] // k, k) + x.shape[2:])
         arg = np.argmax(grouped, axis=2)[:, :, None]
-        self._cache = (arg, x.shape, x.dtype)
+        self._cache = _PoolCache(x.shape, x.dtype, indices=arg)   # (N, C/k, 1, ...): j per group
         return np.take_along_axis(grouped, arg, axis=2)[:, :, 0]
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        arg, x_shape, dtype = self.saved()
-        k = self.pool_size
+        cache = self.saved()
+        x_shape, k = cache.x_shape, self.pool_size
         self.check_dy(dy, (x_shape[0], x_shape[1] // k) + x_shape[2:])
-        dx = np.zeros((x_shape[0], x_shape[1] // k, k) + x_shape[2:], dtype=dtype)
-        np.put_along_axis(dx, arg, dy[:, :, None], axis=2)
+        dx = np.zeros((x_shape[0], x_shape[1] // k, k) + x_shape[2:], dtype=cache.dtype)
+        np.put_along_axis(dx, cache.indices, dy[:, :, None], axis=2)
         return dx.reshape(x_shape)

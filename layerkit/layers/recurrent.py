@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -139,6 +140,35 @@ def _doc(title, equations, bptt, G, gates, *, lstm=False, extra_params=""):
         c0_shape=", c0" if lstm else "", c_T=", c_T" if lstm else "",
         c_T_tbptt=" (and c_T)" if lstm else "", c0_tbptt=" (and ``c0``)" if lstm else "",
         bwd_args="dy, dh_T=None, dc_T=None" if lstm else "dy, dh_T=None")
+
+
+class _RNNCache(NamedTuple):
+    """What RNN.backward needs: time-major (T, ·) stacks, the fields LSTM and GRU start with."""
+
+    xt: np.ndarray          # the input, time-major (T, N, D)
+    hs: np.ndarray          # the states h_0 … h_T (T + 1, N, H)
+    lens: np.ndarray        # each sample's length (N,) int64
+
+
+class _LSTMCache(NamedTuple):
+    """What LSTM.backward needs."""
+
+    xt: np.ndarray          # (T, N, D)
+    hs: np.ndarray          # h_0 … h_T (T + 1, N, H)
+    lens: np.ndarray        # (N,)
+    gates: np.ndarray       # the activated gates i, f, g, o (T, N, 4H)
+    cs: np.ndarray          # the cell states c_0 … c_T (T + 1, N, H)
+    tcs: np.ndarray         # tanh(c_t) for t = 1 … T (T, N, H)
+
+
+class _GRUCache(NamedTuple):
+    """What GRU.backward needs."""
+
+    xt: np.ndarray          # (T, N, D)
+    hs: np.ndarray          # h_0 … h_T (T + 1, N, H)
+    lens: np.ndarray        # (N,)
+    gates: np.ndarray       # the activated gates r, z, n (T, N, 3H)
+    hns: np.ndarray         # W_hn h_{t−1} + b_hn, the term the reset gate scales (T, N, H)
 
 
 class _Recurrent(Layer):
@@ -306,11 +336,12 @@ class RNN(_Recurrent):
                 rnn_step_forward(pre[t], hs[t], hs[t + 1], t, lens, relu, lo, hi)
 
         self._time_loop(loop, n)
-        self._cache = (xt, hs, lens)
+        self._cache = _RNNCache(xt, hs, lens)
         return self._output(hs, lens), hs[-1].copy()
 
     def backward(self, dy: np.ndarray, dh_T=None) -> np.ndarray:
-        xt, hs, lens = self.saved()
+        cache = self.saved()
+        xt, hs, lens = cache.xt, cache.hs, cache.lens
         steps, n, _ = xt.shape
         dt = xt.dtype
         finals, dy_t = self._check_backward(dy, {"dh_T": dh_T}, n, steps, dt)
@@ -372,11 +403,13 @@ class LSTM(_Recurrent):
                                   lo, hi)
 
         self._time_loop(loop, n)
-        self._cache = (xt, hs, cs, tcs, gates, lens)
+        self._cache = _LSTMCache(xt, hs, lens, gates, cs, tcs)
         return self._output(hs, lens), hs[-1].copy(), cs[-1].copy()
 
     def backward(self, dy: np.ndarray, dh_T=None, dc_T=None) -> np.ndarray:
-        xt, hs, cs, tcs, gates, lens = self.saved()
+        cache = self.saved()
+        xt, hs, lens, gates, cs, tcs = (cache.xt, cache.hs, cache.lens, cache.gates, cache.cs,
+                                        cache.tcs)
         steps, n, _ = xt.shape
         dt = xt.dtype
         finals, dy_t = self._check_backward(dy, {"dh_T": dh_T, "dc_T": dc_T}, n, steps, dt)
@@ -423,11 +456,12 @@ class GRU(_Recurrent):
                 gru_step_forward(gates[t], hh, b_hn, hns[t], hs[t], hs[t + 1], t, lens, lo, hi)
 
         self._time_loop(loop, n)
-        self._cache = (xt, hs, hns, gates, lens)
+        self._cache = _GRUCache(xt, hs, lens, gates, hns)
         return self._output(hs, lens), hs[-1].copy()
 
     def backward(self, dy: np.ndarray, dh_T=None) -> np.ndarray:
-        xt, hs, hns, gates, lens = self.saved()
+        cache = self.saved()
+        xt, hs, lens, gates, hns = cache.xt, cache.hs, cache.lens, cache.gates, cache.hns
         steps, n, _ = xt.shape
         dt = xt.dtype
         finals, dy_t = self._check_backward(dy, {"dh_T": dh_T}, n, steps, dt)
@@ -446,6 +480,13 @@ class GRU(_Recurrent):
         self._time_loop(loop, n)
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
+
+
+class _BidirectionalCache(NamedTuple):
+    """What Bidirectional.backward needs."""
+
+    idx: np.ndarray | None  # _reversal_index (N, T), or None when there is nothing to reverse
+    hidden: int             # H, where dy splits into the two directions
 
 
 def _reversal_index(lens: np.ndarray, steps: int) -> np.ndarray:
@@ -519,11 +560,12 @@ class Bidirectional(Container):
         y_b = self.backward_layer.forward(x_rev, lengths=lengths)[0]
         if self.forward_layer.return_sequences and idx is not None:
             y_b = np.take_along_axis(y_b, idx[:, :, None], axis=1)
-        self._cache = (idx, y_f.shape[-1])
+        self._cache = _BidirectionalCache(idx, y_f.shape[-1])
         return np.concatenate([y_f, y_b], axis=-1)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        idx, h = self.saved()
+        cache = self.saved()
+        idx, h = cache.idx, cache.hidden
         dy_f, dy_b = dy[..., :h], dy[..., h:]
         if self.forward_layer.return_sequences and idx is not None:
             dy_b = np.take_along_axis(dy_b, idx[:, :, None], axis=1)

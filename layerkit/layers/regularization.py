@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..layer import Layer
 from ..validation import check_array, number_in
+
+
+class _DropoutCache(NamedTuple):
+    """What Dropout.backward needs."""
+
+    scale: np.ndarray       # m / (1 − p) (x's shape), or ones of shape (1, ...) in evaluation
+    x_shape: tuple
 
 
 class Dropout(Layer):
@@ -46,13 +55,13 @@ class Dropout(Layer):
             scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         else:
             scale = np.ones((1,) * x.ndim, dtype=x.dtype)
-        self._cache = (scale, x.shape)
+        self._cache = _DropoutCache(scale, x.shape)
         return x * scale
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        scale, shape = self.saved()
-        self.check_dy(dy, shape)
-        return (dy * scale).astype(scale.dtype, copy=False)
+        cache = self.saved()
+        self.check_dy(dy, cache.x_shape)
+        return (dy * cache.scale).astype(cache.scale.dtype, copy=False)
 
 
 # -- batch normalization ------------------------------------------------------------------------

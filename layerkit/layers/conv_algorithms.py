@@ -1,0 +1,279 @@
+"""How ConvND (layers/conv.py) computes a convolution: two algorithms, and their scratch arrays.
+
+:data:`IM2COL` (any kernel, stride, padding and dilation) and :data:`WINOGRAD` (F(4×4, 3×3):
+Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) are stateless strategy objects with one
+interface, each taking the layer (its geometry, weights and :class:`Scratch`) as ``conv``:
+
+- ``forward(conv, x, bias, out_spatial) -> (y, xp, cols)``: the output, the padded input and
+  the im2col columns (None when the algorithm did not build them);
+- ``columns(conv, cache) -> cols``: the columns ∂L/∂W = δ colsᵀ needs (both algorithms share
+  that GEMM; only where the columns come from differs);
+- ``input_grad(conv, cache, dy, d2) -> dx``: ∂L/∂x, with δ both as given (N, O, ...) and as d2
+  (O, N·∏out), the layout of im2col's GEMM.
+
+``cache`` is the layer's cache (fields strategy, xp, cols, x_shape, out_spatial). The layer
+picks a strategy per forward and records it there, so backward calls the matching one.
+The math of each is in ConvND's docstring.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numba
+import numpy as np
+
+from ..kernels import winograd
+from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
+from ..threads import run_batch_blocks
+
+# Work (elements of the column matrix) from which the parallel kernels pay for their launch of
+# tens of µs; with one numba thread the serial kernels are always used (the parallel build is
+# slower there). Re-measure with benchmarks/conv_thresholds.py.
+_PARALLEL_MIN = 1 << 18
+
+# Tiles per Winograd product: fewer make the 36 GEMMs too narrow for BLAS (a 32×32 image has 64).
+_WINOGRAD_GROUP_TILES = 64
+
+
+def pick_kernel(serial, parallel, work: int):
+    """The serial kernel, or its parallel twin for large work when numba has several threads."""
+    return parallel if work >= _PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+
+def kernel_args(g, out_spatial: tuple) -> tuple:
+    """im2col/col2im arguments for the 3-D kernels, with singleton dummy axes in front."""
+    pad = 3 - len(g.kernel)
+    return (*((1,) * pad + tuple(out_spatial)), *((1,) * pad + g.kernel),
+            *((1,) * pad + g.stride), *((1,) * pad + g.dilation))
+
+
+def as5(shape: tuple) -> tuple:
+    """(N, C, *spatial) as (N, C, D, H, W) with singleton leading spatial axes."""
+    return shape[:2] + (1,) * (5 - len(shape)) + shape[2:]
+
+
+def interior(pad_lo: tuple, spatial: tuple) -> tuple:
+    """The index of the unpadded region inside a padded (N, C, *spatial) array."""
+    return (slice(None), slice(None)) + tuple(slice(lo, lo + s) for lo, s in zip(pad_lo, spatial))
+
+
+def _padded_extent(g, spatial: tuple) -> tuple:
+    """The spatial shape of the input padded by the geometry's (lo, hi) padding."""
+    return tuple(s + lo + hi for s, (lo, hi) in zip(spatial, g.padding))
+
+
+class _ThreadArrays(threading.local):
+    """One thread's scratch arrays (threading.local runs __init__ again in each new thread)."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.interiors: dict[str, tuple] = {}       # padded(): where x sits in arrays[key]
+
+
+class Scratch:
+    """Work arrays a layer reuses from call to call instead of allocating them, by key.
+
+    Lifetime: ``array(key, shape, dtype)`` returns the same array as long as the shape and the
+    dtype stay the same (and allocates a new one when they change), so its contents survive only
+    until the next call asking for that key: the next forward or backward of the same layer in
+    the same thread. A cache pointing into it (ConvND's im2col columns) stays valid until the
+    next forward. The arrays are freed with the layer; copies and pickles of a layer start empty.
+
+    Threads: each thread gets its own set (threading.local), so forwards from two threads on one
+    layer (eval-mode inference, say) never write into each other's arrays, and their outputs are
+    fresh arrays; the cost is one set of arrays per thread that used the layer. This keeps the
+    reuse (no allocation, no page faults on large buffers) on the hot path. The backward cache
+    is still one per layer: training one layer from two threads at once is not supported.
+    """
+
+    def __init__(self):
+        self._local = _ThreadArrays()
+
+    def __reduce__(self):                 # copy.deepcopy and pickle: a fresh, empty Scratch
+        return (Scratch, ())
+
+    def __contains__(self, key: str) -> bool:
+        """Whether this thread has an array under ``key``."""
+        return key in self._local.arrays
+
+    def array(self, key: str, shape: tuple, dtype, *, zeros: bool = False) -> np.ndarray:
+        """The array under ``key``, reallocated (zero-filled if ``zeros``) when the shape or the
+        dtype differ. Its contents are whatever the previous user left."""
+        arrays = self._local.arrays
+        buf = arrays.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = arrays[key] = (np.zeros if zeros else np.empty)(shape, dtype=dtype)
+        return buf
+
+    def padded(self, key: str, x: np.ndarray, pad_lo: tuple, padded_spatial: tuple) -> np.ndarray:
+        """x (N, C, *spatial) inside zeros of (N, C, *padded_spatial), as (N, C, D, H, W).
+
+        Only the interior is ever written, so the border stays zero; the array is zeroed again
+        when the interior moves or changes size within it (Winograd's tile-rounded extent is
+        the same for inputs that differ by a few pixels). Without padding, x itself (made
+        contiguous) is returned.
+        """
+        if tuple(padded_spatial) == x.shape[2:]:
+            x = np.ascontiguousarray(x)
+            return x.reshape(as5(x.shape))
+        xp = self.array(key, x.shape[:2] + tuple(padded_spatial), x.dtype, zeros=True)
+        inside = interior(pad_lo, x.shape[2:])
+        interiors = self._local.interiors
+        if interiors.get(key, inside) != inside:
+            xp[...] = 0
+        interiors[key] = inside
+        xp[inside] = x
+        return xp.reshape(as5(xp.shape))
+
+
+def _columns(conv, xp: np.ndarray, n: int, out_spatial: tuple) -> np.ndarray:
+    """The columns (C·∏K, N, ∏out) of the padded input xp, in the scratch array "cols"."""
+    rows = conv.in_channels * math.prod(conv.kernel_size)
+    cols = conv.scratch.array("cols", (rows, n, math.prod(out_spatial)), xp.dtype)
+    return pick_kernel(im2col, im2col_parallel, cols.size)(xp, cols,
+                                                           *kernel_args(conv.geometry, out_spatial))
+
+
+class Im2colConv:
+    """im2col + one GEMM for the batch; ∂L/∂x by one GEMM and col2im."""
+
+    name = "im2col"
+
+    def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
+        """Y = W₂ cols + b; returns (y, xp, cols), the columns kept for ∂L/∂W."""
+        g, o, scratch = conv.geometry, conv.out_channels, conv.scratch
+        n, dt = x.shape[0], x.dtype
+        xp = scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]))
+        cols = _columns(conv, xp, n, out_spatial)
+        rows, positions = cols.shape[0], cols.shape[2]
+        # one GEMM for the whole batch: Y (O, N·P) = W₂ cols (R, N·P)
+        w2 = conv.params["weight"].reshape(o, rows).astype(dt, copy=False)
+        yg = scratch.array("yg", (o, n * positions), dt)
+        np.matmul(w2, cols.reshape(rows, n * positions), out=yg)
+        y = np.empty((n, o, positions), dtype=dt)
+        gemm_to_nchw(yg.reshape(o, n, positions), bias, y)   # (N, O, P) + b
+        return y.reshape((n, o) + out_spatial), xp, cols
+
+    def columns(self, conv, cache) -> np.ndarray:
+        """The columns forward built."""
+        return cache.cols
+
+    def input_grad(self, conv, cache, dy: np.ndarray, d2: np.ndarray) -> np.ndarray:
+        """dcols = W₂ᵀ δ, then col2im (the full convolution of δ with the kernels)."""
+        g, scratch, cols, x_shape = conv.geometry, conv.scratch, cache.cols, cache.x_shape
+        dt, rows = cols.dtype, cols.shape[0]
+        w2 = conv.params["weight"].reshape(conv.out_channels, rows).astype(dt, copy=False)
+        dcols = scratch.array("dcols", (rows, d2.shape[1]), dt)
+        np.matmul(w2.T, d2, out=dcols)
+        padded = _padded_extent(g, x_shape[2:])
+        if padded == x_shape[2:]:
+            dxp = np.empty(as5(x_shape), dtype=dt)
+        else:
+            dxp = scratch.array("dxp", as5(x_shape[:2] + padded), dt)
+        pick_kernel(col2im, col2im_parallel, cols.size)(dcols.reshape(cols.shape), dxp,
+                                                        *kernel_args(g, cache.out_spatial))
+        if padded == x_shape[2:]:
+            return dxp.reshape(x_shape)
+        return np.ascontiguousarray(dxp.reshape(x_shape[:2] + padded)[
+            interior(g.pad_lo, x_shape[2:])])
+
+
+class WinogradConv:
+    """Winograd F(4×4, 3×3) for y and ∂L/∂x; ∂L/∂W from im2col's columns, built in backward."""
+
+    name = "winograd"
+
+    def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
+        """Returns (y, xp, None): the padded input is kept, the columns are not built."""
+        y, xp = _winograd(conv.scratch, "xp", x, conv.params["weight"], bias,
+                          conv.geometry.pad_lo, out_spatial)
+        return y, xp, None
+
+    def columns(self, conv, cache) -> np.ndarray:
+        """im2col's columns of the padded input forward kept."""
+        return _columns(conv, cache.xp, cache.x_shape[0], cache.out_spatial)
+
+    def input_grad(self, conv, cache, dy: np.ndarray, d2: np.ndarray) -> np.ndarray:
+        """δ, padded by 2 − P, correlated with rot180(W) transposed to (C, O, 3, 3)."""
+        dt = cache.xp.dtype
+        w_flip = conv.params["weight"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        dx, _ = _winograd(conv.scratch, "dyp", dy.astype(dt, copy=False), w_flip,
+                          np.zeros(conv.in_channels, dt),
+                          tuple(2 - lo for lo in conv.geometry.pad_lo), cache.x_shape[2:])
+        return dx
+
+
+IM2COL = Im2colConv()
+WINOGRAD = WinogradConv()
+
+
+def _winograd_units(n: int, tiles_h: int, tiles_w: int) -> list[tuple]:
+    """The Winograd work units of an (N, tiles_h × tiles_w tiles) input: tuples of segments
+    (sample, first tile row, end tile row), about _WINOGRAD_GROUP_TILES tiles each."""
+    tiles = tiles_h * tiles_w
+    if tiles < _WINOGRAD_GROUP_TILES:          # several whole samples per unit
+        group = -(-_WINOGRAD_GROUP_TILES // tiles)
+        return [tuple((i, 0, tiles_h) for i in range(s, min(s + group, n)))
+                for s in range(0, n, group)]
+    band = -(-_WINOGRAD_GROUP_TILES // tiles_w)  # tile rows per unit, within one sample
+    return [((i, lo, min(lo + band, tiles_h)),) for i in range(n) for lo in range(0, tiles_h, band)]
+
+
+def _winograd(scratch: Scratch, key: str, src: np.ndarray, w: np.ndarray, bias: np.ndarray,
+              pad_lo: tuple, out_hw: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The 3×3, stride-1 correlation of src (N, C, H, W) padded by pad_lo before (and zeros
+    after, as far as the tiles need; in the scratch array ``key``) with w (O, C, 3, 3), plus
+    bias, by Winograd F(4×4, 3×3).
+
+    Returns (y of shape (N, O, *out_hw), the padded src as (N, C, 1, H_p, W_p)). The tiles
+    are cut into units of about _WINOGRAD_GROUP_TILES: groups of whole samples when a sample
+    has fewer tiles, bands of tile rows of one sample when it has more. Each unit shares one
+    transform array and one product (36 GEMMs): small enough to stay in cache, wide enough
+    for BLAS. Blocks of whole units run in threads (threads.run_batch_blocks), each with its
+    own work arrays; the units depend on the shapes only, so the results do not depend on the
+    number of threads.
+    """
+    n, c, dt = src.shape[0], src.shape[1], src.dtype
+    o = w.shape[0]
+    tiles_h, tiles_w = -(-out_hw[0] // 4), -(-out_hw[1] // 4)
+    xp = scratch.padded(key, src, pad_lo, (4 * tiles_h + 2, 4 * tiles_w + 2))
+    xp4 = xp.reshape(xp.shape[:2] + xp.shape[3:])
+    u = winograd.filter_transform(w, dt)
+    k = winograd.constants(dt)
+    y = np.empty((n, o) + tuple(out_hw), dtype=dt)
+    if n == 0:
+        return y, xp
+    exact = out_hw == (4 * tiles_h, 4 * tiles_w)
+    units = _winograd_units(n, tiles_h, tiles_w)     # each: ((sample, th_lo, th_hi), ...)
+    rows = max(hi - lo for unit in units for _, lo, hi in unit)     # tile rows of a segment
+    width = max(sum(hi - lo for _, lo, hi in unit) for unit in units) * tiles_w
+
+    def run(u_lo: int, u_hi: int) -> None:
+        # channel-major (C, 36, T) and (O, 36, T): each channel's transforms are one block
+        # of memory; the 36 GEMMs read and write them through strided views
+        v = np.empty((c, 36, width), dtype=dt)
+        m = np.empty((o, 36, width), dtype=dt)
+        v_xi, m_xi = v.transpose(1, 0, 2), m.transpose(1, 0, 2)
+        row_scratch = np.empty((6, 4 * tiles_w + 2), dtype=dt)  # the kernels' row scratch
+        sums = np.empty((24, tiles_w), dtype=dt)
+        band = None if exact else np.empty((o, 4 * rows, 4 * tiles_w), dtype=dt)
+        for unit in units[u_lo:u_hi]:
+            first = 0
+            for i, lo, hi in unit:
+                winograd.input_transform(xp4, i, lo, hi, v, first, k, row_scratch)
+                first += (hi - lo) * tiles_w
+            np.matmul(u, v_xi[:, :, :first], out=m_xi[:, :, :first])
+            first = 0
+            for i, lo, hi in unit:
+                if exact:
+                    winograd.output_transform(m, first, lo, hi, bias, y[i], 0, k, sums)
+                else:      # a band of the tile-rounded output, cropped into y
+                    winograd.output_transform(m, first, lo, hi, bias, band, lo, k, sums)
+                    r_hi = min(4 * hi, out_hw[0])
+                    y[i, :, 4 * lo:r_hi] = band[:, :r_hi - 4 * lo, :out_hw[1]]
+                first += (hi - lo) * tiles_w
+
+    run_batch_blocks(run, len(units), 36 * o * c * width, min_rows=1)  # a unit is large
+    return y, xp
