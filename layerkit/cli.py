@@ -174,9 +174,9 @@ def _train(args) -> int:
         if value is None:
             continue
         if name not in accepted:
+            takes = ", ".join("--" + p.replace("_", "-") for p in accepted if p in _TRAIN_OPTIONS)
             print(f"layerkit train {args.recipe}: --{name.replace('_', '-')} does not apply "
-                  f"here; it takes {', '.join('--' + p.replace('_', '-') for p in accepted if p in _TRAIN_OPTIONS)}",
-                  file=sys.stderr)
+                  f"here; it takes {takes}", file=sys.stderr)
             return 2
         kwargs[name] = value
     try:
@@ -213,9 +213,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``layerkit`` parser: one subparser per command, each built by its own function."""
     parser = _Parser(prog="layerkit", description="layerkit: layers with handwritten backward "
                      "passes, checked by finite differences.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_gradcheck_parser(sub)
+    _add_template_parser(sub)
+    _add_train_parser(sub)
+    _add_sample_parser(sub)
+    return parser
+
+
+def _add_gradcheck_parser(sub) -> None:
+    """``layerkit gradcheck [LAYER ...]``: layers checked by finite differences."""
     g = sub.add_parser(
         "gradcheck", help="check backward passes against finite differences",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -255,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the full traceback when a layer raises")
     g.set_defaults(func=_gradcheck)
 
+
+def _add_template_parser(sub) -> None:
+    """``layerkit template NAME``: print a layer skeleton."""
     t = sub.add_parser("template", help="print a layer skeleton to fill in (homework)",
                        description="Print a runnable layer skeleton: constructor and parameters "
                                    "done, forward and backward to write. "
@@ -263,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list", action="store_true", help="list the templates")
     t.set_defaults(func=_template)
 
+
+def _add_train_parser(sub) -> None:
+    """``layerkit train RECIPE``: one ``--option`` per entry of ``_TRAIN_OPTIONS``."""
     from .train.recipes import RECIPES
     tr = sub.add_parser("train", help="train a model of the lecture material on real data",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -281,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress output")
     tr.set_defaults(func=_train)
 
+
+def _add_sample_parser(sub) -> None:
+    """``layerkit sample CHECKPOINT``: text from a language-model checkpoint."""
     sm = sub.add_parser("sample", help="generate text from a language-model checkpoint",
                         description="Continue a prompt with a char-lstm or ngram checkpoint.")
     sm.add_argument("checkpoint")
@@ -291,7 +310,6 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--top-k", type=int, default=None, help="draw only from the K likeliest")
     sm.add_argument("--seed", type=int, default=None, help="seed (same seed, same text)")
     sm.set_defaults(func=_sample)
-    return parser
 
 
 def main(argv=None) -> int:

@@ -9,11 +9,12 @@ overflow (``exp`` of very negative numbers underflows to 0, which is the correct
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .validation import check_array, check_finite, one_of
+from .layers.activations import sigmoid_and_exp
+from .layers.softmax import softmax_and_log
+from .validation import check_array, check_finite, integer, one_of
 
 __all__ = ["CrossEntropy", "MSE", "BCEWithLogits", "REDUCTIONS"]
 
@@ -130,19 +131,30 @@ class CrossEntropy(_Loss):
 
     def __init__(self, *, reduction: str = "mean", ignore_index: int | None = None):
         super().__init__(reduction=reduction)
-        if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
-                                         or not isinstance(ignore_index, numbers.Integral)):
-            raise ValueError(f"{type(self).__name__}: ignore_index must be an integer or None, "
-                             f"got {ignore_index!r}")
-        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self.ignore_index = integer(type(self).__name__, "ignore_index", ignore_index,
+                                    or_none=True)
 
     def _extra_repr(self) -> str:
         return "" if self.ignore_index is None else f", ignore_index={self.ignore_index}"
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """Return L (a float) and keep what backward needs."""
-        who = repr(self)
         self._check_pred(pred)
+        keep = self._check_target(pred, target)
+        p, logp = softmax_and_log(pred.astype(np.float64, copy=False))
+        if target.shape == pred.shape[:-1]:
+            losses, grad, count = self._class_index_terms(p, logp, target, keep)
+        else:
+            losses, grad, count = self._probability_terms(p, logp, target)
+        value = self._finish(losses, grad, pred, count)
+        if count == 0 and self.reduction == "mean":  # every position ignored: 0/0, as PyTorch
+            return math.nan
+        return value
+
+    def _check_target(self, pred: np.ndarray, target) -> np.ndarray | None:
+        """Validate ``target`` against ``pred``; return the mask of kept positions (class
+        indices with ignore_index), or None when every position counts."""
+        who = repr(self)
         if pred.ndim < 2:
             raise ValueError(f"{who}: expected pred of shape (N, K) or (N, T, K), "
                              f"got {tuple(pred.shape)}")
@@ -154,17 +166,7 @@ class CrossEntropy(_Loss):
                 f"{who}: expected target of class indices with shape {tuple(pred.shape[:-1])} "
                 f"or of probabilities with shape {tuple(pred.shape)} (pred is "
                 f"{tuple(pred.shape)}), got {tuple(target.shape)}")
-        keep = None                          # None: every position counts
-        if target.shape == pred.shape[:-1]:
-            check_array(who, target, pred.shape[:-1], name="target (class indices)", kind="int")
-            out = (target < 0) | (target >= K)
-            if self.ignore_index is not None:
-                keep = target != self.ignore_index
-                out &= keep
-            if np.any(out):
-                raise ValueError(f"{who}: class index {target[out].flat[0]} is out of range "
-                                 f"[0, K) with K = {K}")
-        else:
+        if target.shape == pred.shape:
             if self.ignore_index is not None:
                 raise ValueError(
                     f"{who}: ignore_index applies to class-index targets of shape "
@@ -172,32 +174,43 @@ class CrossEntropy(_Loss):
                     f"{tuple(target.shape)}")
             check_array(who, target, pred.shape, name="target (probabilities)")
             self._check_probabilities(target)
-        z = pred.astype(np.float64, copy=False)
-        shifted = z - np.max(z, axis=-1, keepdims=True)
-        e = np.exp(shifted)
-        s = np.sum(e, axis=-1, keepdims=True)
-        logp = shifted - np.log(s)
-        p = e / s
-        count = pred.size // K
-        if target.shape == pred.shape[:-1]:  # t = one-hot(y): ℓ = −log p_y, grad p − one-hot
-            # ignored positions may hold any integer: look up class 0 there, then drop them
-            y = target if keep is None else np.where(keep, target, 0)
-            idx = y.astype(np.intp)[..., None]
-            losses = -np.take_along_axis(logp, idx, axis=-1)
-            grad = p
-            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - 1.0, axis=-1)
-            if keep is not None:
-                losses = losses[keep]
-                grad[~keep] = 0.0
-                count = losses.size
-        else:
-            t = target.astype(np.float64, copy=False)
-            losses = -np.sum(t * logp, axis=-1)
-            grad = p * np.sum(t, axis=-1, keepdims=True) - t
-        value = self._finish(losses, grad, pred, count)
-        if count == 0 and self.reduction == "mean":  # every position ignored: 0/0, as PyTorch
-            return math.nan
-        return value
+            return None
+        check_array(who, target, pred.shape[:-1], name="target (class indices)", kind="int")
+        keep = None if self.ignore_index is None else target != self.ignore_index
+        out = (target < 0) | (target >= K)
+        if keep is not None:
+            out &= keep
+        if np.any(out):
+            raise ValueError(f"{who}: class index {target[out].flat[0]} is out of range "
+                             f"[0, K) with K = {K}")
+        return keep
+
+    @staticmethod
+    def _class_index_terms(p, logp, target, keep) -> tuple[np.ndarray, np.ndarray, int]:
+        """(ℓ, ∂ℓ/∂z, count) for class indices y, t = one-hot(y): ℓ = −log p_y and
+        ∂ℓ/∂z = p − one-hot(y) (written into ``p``); ignored positions (``keep`` False) are
+        dropped from ℓ and the count, and get gradient 0."""
+        count = p.size // p.shape[-1]
+        # ignored positions may hold any integer: look up class 0 there, then drop them
+        y = target if keep is None else np.where(keep, target, 0)
+        idx = y.astype(np.intp)[..., None]
+        losses = -np.take_along_axis(logp, idx, axis=-1)
+        grad = p
+        np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - 1.0, axis=-1)
+        if keep is not None:
+            losses = losses[keep]
+            grad[~keep] = 0.0
+            count = losses.size
+        return losses, grad, count
+
+    @staticmethod
+    def _probability_terms(p, logp, target) -> tuple[np.ndarray, np.ndarray, int]:
+        """(ℓ, ∂ℓ/∂z, count) for probabilities t: ℓ = −Σ_k t_k log p_k and
+        ∂ℓ/∂z_k = p_k Σ_j t_j − t_k; every position counts."""
+        t = target.astype(np.float64, copy=False)
+        losses = -np.sum(t * logp, axis=-1)
+        grad = p * np.sum(t, axis=-1, keepdims=True) - t
+        return losses, grad, p.size // p.shape[-1]
 
 
 @_shared_doc
@@ -263,7 +276,6 @@ class BCEWithLogits(_Loss):
         self._check_probabilities(target)
         z = pred.astype(np.float64, copy=False)
         t = target.astype(np.float64, copy=False)
-        e = np.exp(-np.abs(z))
+        sigmoid, e = sigmoid_and_exp(z)
         losses = np.maximum(z, 0.0) - z * t + np.log1p(e)
-        sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)
         return self._finish(losses, sigmoid - t, pred, pred.size)

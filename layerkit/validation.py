@@ -91,6 +91,17 @@ def positive_int(who: str, name: str, value) -> int:
     return int(value)
 
 
+def integer(who: str, name: str, value, *, or_none: bool = False) -> int | None:
+    """``value`` as an int if it is an integer (not bool; None too when ``or_none``), else raise
+    ValueError."""
+    if or_none and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        what = "an integer or None" if or_none else "an integer"
+        raise ValueError(f"{who}: {name} must be {what}, got {value!r}")
+    return int(value)
+
+
 def number_in(who: str, name: str, value, low: float, high: float, *,
               low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` as a float if it lies in the interval, else raise ValueError."""
@@ -119,6 +130,15 @@ def flag(who: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{who}: {name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def has_methods(who: str, name: str, obj, methods: tuple[str, ...]) -> None:
+    """Raise TypeError naming what is missing unless every one of ``methods`` of ``obj`` is
+    callable."""
+    missing = [m for m in methods if not callable(getattr(obj, m, None))]
+    if missing:
+        raise TypeError(f"{who}: expected {name} with {' and '.join(methods)}, got "
+                        f"{type(obj).__name__} without {', '.join(missing)}")
 
 
 def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:

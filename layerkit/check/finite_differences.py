@@ -197,100 +197,26 @@ def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, fo
                dtype, skips) -> GradcheckReport:
     """The body of :func:`gradcheck` on a validated layer whose flag is True; ``skips``: also
     check backward with needs_input_grad = False."""
-    is_float = lambda v: isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
-    kwargs = {k: np.array(v, dtype=dtype) if is_float(v) else v
-              for k, v in (forward_kwargs or {}).items()}
-    float_kwargs = [k for k, v in kwargs.items() if is_float(v)]
-    inputs = [np.array(x, dtype=dtype) if np.issubdtype(np.asarray(x).dtype, np.floating)
-              else np.asarray(x) for x in _as_tuple(inputs)]
-    float_pos = [i for i, x in enumerate(inputs) if x.dtype == dtype]
+    run = _Forward(layer, *_prepare_inputs(inputs, forward_kwargs, dtype), dtype)
     report = GradcheckReport(layer=name, tol=tol, eps=eps, dtype=str(dtype))
     # Mixed with a constant so that dy never equals an input the caller drew with the same seed.
     rng = np.random.default_rng([seed, 0x6C6B])
-
-    gens = _generators(layer)
-    states = [g.bit_generator.state for g in gens]
-
-    def run() -> list:
-        for g, s in zip(gens, states):
-            g.bit_generator.state = s
-        return [np.array(y, dtype=np.float64) for y in _as_tuple(layer.forward(*inputs, **kwargs))]
-
-    originals = [x.copy() for x in inputs]
-    kw_originals = {k: kwargs[k].copy() for k in float_kwargs}
-    y0 = run()
-    for i, (x, x0) in enumerate(zip(inputs, originals)):
-        if not np.array_equal(x, x0, equal_nan=True):
-            report.problems.append(Problem(
-                "modifies input in place",
-                f"forward modified its input {i} in place (e.g. x *= 2 or x[...] = ...); the "
-                "caller's array must stay as it was: work on a copy or write to a new array"))
-            inputs[i][...] = x0
-    for k, v0 in kw_originals.items():
-        if not np.array_equal(kwargs[k], v0, equal_nan=True):
-            report.problems.append(Problem("modifies input in place",
-                                           f"forward modified its keyword argument {k} in place"))
-            kwargs[k][...] = v0
-    if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(y0, run())):
-        report.problems.append(Problem(
-            "not deterministic",
-            "forward is not deterministic: two calls on the same input and parameters differ "
-            "(state that changes between calls, or randomness not drawn from a numpy Generator "
-            "held by the layer)"))
-    if any(not np.all(np.isfinite(y)) for y in y0):
-        report.problems.append(Problem("not finite", "forward produced NaN or infinity"))
+    y0, report.problems = _check_forward(run)
     if report.problems:
         return report
-
     dys = [rng.standard_normal(y.shape) for y in y0]
-
-    def analytic_gradients(scale) -> list | None:
-        """(label, array, analytic gradient) for every checked tensor, from backward(scale·δ)."""
-        _zero_grad(layer)
-        run()
-        dx = _as_tuple(layer.backward(*[(scale * d).astype(dtype) for d in dys]))
-        if len(dx) < len(float_pos):
-            report.problems.append(Problem(
-                "wrong shape", f"backward returned {len(dx)} gradient(s) for {len(float_pos)} "
-                "floating input(s)"))
-            return None
-        out = []
-        for j, i in enumerate(float_pos):
-            g = np.asarray(dx[j])
-            label = "x" if len(inputs) == 1 else f"inputs[{i}]"
-            if g.shape != inputs[i].shape:
-                report.problems.append(Problem(
-                    "wrong shape", f"backward returned a gradient of shape {g.shape} for {label} "
-                    f"of shape {inputs[i].shape}: dx must have the shape of x"))
-                continue
-            out.append((label, inputs[i], g.astype(np.float64)))
-        for k in float_kwargs:
-            g = getattr(layer, "d" + k, None)
-            if g is None:
-                report.problems.append(Problem(
-                    "missing gradient", f"forward_kwargs[{k!r}] is a float array, but the layer "
-                    f"has no gradient layer.d{k} after backward"))
-                continue
-            g = np.asarray(g)
-            if g.shape != kwargs[k].shape:
-                report.problems.append(Problem(
-                    "wrong shape", f"layer.d{k} has shape {g.shape}, {k} has {kwargs[k].shape}"))
-                continue
-            out.append((k, kwargs[k], g.astype(np.float64)))
-        for k, p in layer.params.items():
-            out.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
-        return out
-
     # backward(2δ) first: doubling δ scales every term of a linear backward exactly, so any
     # difference from 2·backward(δ) is real, not rounding.
-    doubled = analytic_gradients(2.0)
-    targets = analytic_gradients(1.0)
+    doubled, problems_doubled = _analytic_gradients(run, dys, 2.0)
+    targets, problems = _analytic_gradients(run, dys, 1.0)
+    report.problems += problems_doubled + problems
     if doubled is None or targets is None:
         return report
     if skips:
-        _check_skip(report, layer, run, [d.astype(dtype) for d in dys], targets,
-                    [inputs[i].shape for i in float_pos])
-    not_linear = _check_linear_in_dy(report, targets, doubled)
+        report.problems += _check_skip(layer, run, [d.astype(dtype) for d in dys], targets,
+                                       [run.inputs[i].shape for i in run.float_pos])
+    not_linear, problems = _check_linear_in_dy(targets, doubled)
+    report.problems += problems
     for label, arr, analytic in targets:
         check = _check_tensor(label, arr, analytic, run, dys, y0, eps, tol, rng,
                               max_coords, n_directions)
@@ -300,10 +226,114 @@ def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, fo
     return report
 
 
-def _check_skip(report, layer, run, dys, targets, x_shapes) -> None:
+def _prepare_inputs(inputs, forward_kwargs, dtype) -> tuple:
+    """``(inputs, kwargs, float_pos, float_kwargs)``: the arguments of forward with floating
+    arrays copied to ``dtype`` (the checked ones: positions in ``inputs``, names in ``kwargs``)
+    and everything else (integer ids, lengths, sizes) passed as it is."""
+    is_float = lambda v: isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)
+    kwargs = {k: np.array(v, dtype=dtype) if is_float(v) else v
+              for k, v in (forward_kwargs or {}).items()}
+    float_kwargs = [k for k, v in kwargs.items() if is_float(v)]
+    inputs = [np.array(x, dtype=dtype) if np.issubdtype(np.asarray(x).dtype, np.floating)
+              else np.asarray(x) for x in _as_tuple(inputs)]
+    float_pos = [i for i, x in enumerate(inputs) if x.dtype == dtype]
+    return inputs, kwargs, float_pos, float_kwargs
+
+
+class _Forward:
+    """``run()`` = the layer's outputs as float64 arrays for forward(*inputs, **kwargs), with
+    every numpy Generator of the layer reset to its state at construction first, so every call
+    draws the same randomness. The input arrays are the checker's own, perturbed in place."""
+
+    def __init__(self, layer, inputs: list, kwargs: dict, float_pos: list, float_kwargs: list,
+                 dtype):
+        self.layer, self.inputs, self.kwargs, self.dtype = layer, inputs, kwargs, dtype
+        self.float_pos, self.float_kwargs = float_pos, float_kwargs
+        self.gens = _generators(layer)
+        self.states = [g.bit_generator.state for g in self.gens]
+
+    def __call__(self) -> list:
+        for g, s in zip(self.gens, self.states):
+            g.bit_generator.state = s
+        out = self.layer.forward(*self.inputs, **self.kwargs)
+        return [np.array(y, dtype=np.float64) for y in _as_tuple(out)]
+
+
+def _check_forward(run: _Forward) -> tuple[list, list]:
+    """``(y0, problems)``: the outputs of a first forward, and the problems of forward itself:
+    it modifies an input in place (the input is then restored), is not deterministic, or
+    produces NaN or infinity."""
+    problems = []
+    originals = [x.copy() for x in run.inputs]
+    kw_originals = {k: run.kwargs[k].copy() for k in run.float_kwargs}
+    y0 = run()
+    for i, (x, x0) in enumerate(zip(run.inputs, originals)):
+        if not np.array_equal(x, x0, equal_nan=True):
+            problems.append(Problem(
+                "modifies input in place",
+                f"forward modified its input {i} in place (e.g. x *= 2 or x[...] = ...); the "
+                "caller's array must stay as it was: work on a copy or write to a new array"))
+            run.inputs[i][...] = x0
+    for k, v0 in kw_originals.items():
+        if not np.array_equal(run.kwargs[k], v0, equal_nan=True):
+            problems.append(Problem("modifies input in place",
+                                    f"forward modified its keyword argument {k} in place"))
+            run.kwargs[k][...] = v0
+    if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(y0, run())):
+        problems.append(Problem(
+            "not deterministic",
+            "forward is not deterministic: two calls on the same input and parameters differ "
+            "(state that changes between calls, or randomness not drawn from a numpy Generator "
+            "held by the layer)"))
+    if any(not np.all(np.isfinite(y)) for y in y0):
+        problems.append(Problem("not finite", "forward produced NaN or infinity"))
+    return y0, problems
+
+
+def _analytic_gradients(run: _Forward, dys: list, scale: float) -> tuple[list | None, list]:
+    """``(targets, problems)`` from ``zero_grad(); forward; backward(scale·δ)``: targets are
+    (label, array, analytic gradient) for every checked tensor whose gradient has the right
+    shape (None when backward returned too few gradients), problems the ones it has not."""
+    layer, inputs, kwargs = run.layer, run.inputs, run.kwargs
+    _zero_grad(layer)
+    run()
+    dx = _as_tuple(layer.backward(*[(scale * d).astype(run.dtype) for d in dys]))
+    if len(dx) < len(run.float_pos):
+        return None, [Problem("wrong shape", f"backward returned {len(dx)} gradient(s) for "
+                                             f"{len(run.float_pos)} floating input(s)")]
+    out, problems = [], []
+    for j, i in enumerate(run.float_pos):
+        g = np.asarray(dx[j])
+        label = "x" if len(inputs) == 1 else f"inputs[{i}]"
+        if g.shape != inputs[i].shape:
+            problems.append(Problem(
+                "wrong shape", f"backward returned a gradient of shape {g.shape} for {label} "
+                f"of shape {inputs[i].shape}: dx must have the shape of x"))
+            continue
+        out.append((label, inputs[i], g.astype(np.float64)))
+    for k in run.float_kwargs:
+        g = getattr(layer, "d" + k, None)
+        if g is None:
+            problems.append(Problem(
+                "missing gradient", f"forward_kwargs[{k!r}] is a float array, but the layer "
+                f"has no gradient layer.d{k} after backward"))
+            continue
+        g = np.asarray(g)
+        if g.shape != kwargs[k].shape:
+            problems.append(Problem(
+                "wrong shape", f"layer.d{k} has shape {g.shape}, {k} has {kwargs[k].shape}"))
+            continue
+        out.append((k, kwargs[k], g.astype(np.float64)))
+    for k, p in layer.params.items():
+        out.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
+    return out, problems
+
+
+def _check_skip(layer, run, dys, targets, x_shapes) -> list:
     """backward(δ) with needs_input_grad = False must accumulate parameter gradients
     bit-identical to those in ``targets`` (from backward(δ) with True) and return None, or
-    arrays of the input shapes ``x_shapes`` (a layer that ignores the flag)."""
+    arrays of the input shapes ``x_shapes`` (a layer that ignores the flag). Returns the
+    problems found."""
     layer.needs_input_grad = False
     try:
         _zero_grad(layer)
@@ -311,12 +341,13 @@ def _check_skip(report, layer, run, dys, targets, x_shapes) -> None:
         dx = layer.backward(*dys)
     finally:
         layer.needs_input_grad = True
+    problems = []
     if dx is not None:
         got = _as_tuple(dx)
         if len(got) < len(x_shapes) or any(not isinstance(g, np.ndarray) or g.shape != s
                                            for g, s in zip(got, x_shapes)):
             shapes = ", ".join(str(np.shape(g)) for g in got)
-            report.problems.append(Problem(
+            problems.append(Problem(
                 "wrong shape", f"with needs_input_grad = False backward returned {shapes}: it "
                 f"must return None (the input gradient skipped) or the input gradient(s) of "
                 f"shape {', '.join(map(str, x_shapes))}"))
@@ -326,35 +357,37 @@ def _check_skip(report, layer, run, dys, targets, x_shapes) -> None:
               if not np.array_equal(np.asarray(layer.grads[k], dtype=np.float64), g,
                                     equal_nan=True)]
     if differ:
-        report.problems.append(Problem(
+        problems.append(Problem(
             "skip changes grads", f"with needs_input_grad = False backward accumulated other "
             f"gradients for {', '.join(differ)} than with True: skipping ∂L/∂x must leave every "
             "parameter gradient exactly as it is (compute them before returning None)"))
+    return problems
 
 
-def _check_linear_in_dy(report, targets, doubled) -> dict:
+def _check_linear_in_dy(targets, doubled) -> tuple[dict, list]:
     """backward must be linear in dy: backward(2δ) = 2·backward(δ), tensor by tensor.
-    Returns {tensor label: (pattern, sentence)} for the tensors where it is not."""
+    Returns ({tensor label: (pattern, sentence)} for the tensors where it is not, problems)."""
     same, other = [], []
     for (label, _, g1), (_, _, g2) in zip(targets, doubled):
         size = max(float(np.max(np.abs(g1), initial=0.0)), 1e-300)
         if np.max(np.abs(g2 - 2 * g1), initial=0.0) <= 1e-10 * size:
             continue
         (same if np.max(np.abs(g2 - g1), initial=0.0) <= 1e-10 * size else other).append(label)
+    problems = []
     if same:
-        report.problems.append(Problem(
+        problems.append(Problem(
             "ignores dy", f"backward ignores dy: doubling dy leaves the gradient of "
             f"{', '.join(same)} unchanged. By the chain rule every gradient is linear in dy "
             "(e.g. dx = dy * f'(x), not f'(x))"))
     if other:
-        report.problems.append(Problem(
+        problems.append(Problem(
             "not linear in dy", f"backward is not linear in dy: doubling dy does not double the "
             f"gradient of {', '.join(other)}; a term that does not depend on dy was added "
             "(or grads are not reset by zero_grad)"))
     found = {label: ("ignores dy", "the gradient does not change when dy does") for label in same}
     found.update({label: ("not linear in dy", "the gradient does not scale with dy")
                   for label in other})
-    return found
+    return found, problems
 
 
 def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n_directions):

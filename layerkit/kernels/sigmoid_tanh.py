@@ -89,6 +89,7 @@ def _tanh_overload(x, like):
     return lambda x, like: math.tanh(x)
 
 
+# The one kernel-side sigmoid (numba, scalar); numpy code uses layers/activations.sigmoid.
 @jit(error_model="numpy", nogil=True)
 def sigmoid(x, like):
     """σ(x) = (1 + tanh(x/2)) / 2: its absolute error is half of tanh's plus one rounding, and it

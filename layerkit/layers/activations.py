@@ -73,13 +73,19 @@ class LeakyReLU(_Elementwise):
         return np.where(x > 0, 1.0, self.negative_slope)
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function 1/(1 + e^{−x}), evaluated without overflow for any |x|.
-
-    Uses e = exp(−|x|) ∈ (0, 1]: σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0.
-    """
+# The one numpy-side sigmoid of layerkit (layers and losses); kernels use kernels/sigmoid_tanh.
+def sigmoid_and_exp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(σ(x), e) with e = exp(−|x|) ∈ (0, 1]: σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for
+    x < 0, without overflow for any |x|. e is returned for callers that need it too
+    (BCEWithLogits: log(1 + e^{−|z|}))."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    return np.where(x >= 0, 1.0, e) / (1.0 + e), e
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function 1/(1 + e^{−x}), evaluated without overflow for any |x|
+    (see :func:`sigmoid_and_exp`)."""
+    return sigmoid_and_exp(x)[0]
 
 
 class Sigmoid(_Elementwise):

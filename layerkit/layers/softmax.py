@@ -8,16 +8,38 @@ from ..layer import Layer
 from ..validation import check_array
 
 
+# The one numpy softmax / log-sum-exp of layerkit: layers, losses, metrics and models use these.
+def _exp_shifted(x: np.ndarray, axis: int) -> tuple:
+    """(m, x − m, e^{x − m}, s = Σ_j e^{x_j − m}) with m = max_j x_j along ``axis`` (kept as a
+    size-1 axis): every exponent is ≤ 0, so nothing overflows."""
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - m
+    e = np.exp(shifted)
+    return m, shifted, e, np.sum(e, axis=axis, keepdims=True)
+
+
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """log softmax(x) = x − m − log Σ_j e^{x_j − m}, m = max_j x_j (log-sum-exp: no overflow)."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    _, shifted, _, s = _exp_shifted(x, axis)
+    return shifted - np.log(s)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """softmax(x)_i = e^{x_i − m} / Σ_j e^{x_j − m}, m = max_j x_j (no overflow)."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    _, _, e, s = _exp_shifted(x, axis)
+    return e / s
+
+
+def softmax_and_log(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """(softmax(x), log_softmax(x)) from one exponential, bit-identical to the two calls."""
+    _, shifted, e, s = _exp_shifted(x, axis)
+    return e / s, shifted - np.log(s)
+
+
+def logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log Σ_j e^{x_j} = m + log Σ_j e^{x_j − m}, m = max_j x_j, with ``axis`` removed."""
+    m, _, _, s = _exp_shifted(x, axis)
+    return np.squeeze(np.log(s) + m, axis=axis)
 
 
 def softmax_jacobian(y: np.ndarray) -> np.ndarray:
@@ -76,7 +98,8 @@ class Softmax(_AlongAxis):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self.saved()
         self.check_dy(dy, y.shape)
-        return (y * (dy - np.sum(dy * y, axis=self.axis, keepdims=True))).astype(y.dtype, copy=False)
+        dx = y * (dy - np.sum(dy * y, axis=self.axis, keepdims=True))
+        return dx.astype(y.dtype, copy=False)
 
 
 class LogSoftmax(_AlongAxis):
@@ -100,4 +123,5 @@ class LogSoftmax(_AlongAxis):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         y = self.saved()
         self.check_dy(dy, y.shape)
-        return (dy - np.exp(y) * np.sum(dy, axis=self.axis, keepdims=True)).astype(y.dtype, copy=False)
+        dx = dy - np.exp(y) * np.sum(dy, axis=self.axis, keepdims=True)
+        return dx.astype(y.dtype, copy=False)

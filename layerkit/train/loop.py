@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import time
 
 import numpy as np
 
 from ..data.batching import batches
 from ..optim import clip_grad_norm
-from ..validation import number_in, positive_int
+from ..validation import flag, has_methods, integer, number_in, positive_int
 from .history import History
 from .metrics import (LossMean, check_data, check_metrics, evaluate_data, is_arrays,
                       is_sequence_target, output_of, reset_state, set_mode)
@@ -84,6 +83,30 @@ def fit(model, loss, optimizer, train_data, *, epochs, batch_size=None, val_data
         For invalid arguments, before any training.
     """
     who = "fit"
+    epochs, batch_size, metrics, clip_norm, seed, shuffle, progress = check_fit_args(
+        who, model, loss, optimizer, train_data, val_data, epochs=epochs, batch_size=batch_size,
+        metrics=metrics, clip_norm=clip_norm, seed=seed, shuffle=shuffle, progress=progress,
+        log=log)
+    trainer = _Trainer(who, model, loss, optimizer, clip_norm)
+    next_data = _epoch_data(train_data, batch_size, shuffle, seed)
+    history, was_training = History(), getattr(model, "training", None)
+    bar = Progress(progress, epochs)
+    try:
+        for epoch in range(1, epochs + 1):
+            totals = trainer.epoch(epoch, next_data, bar)
+            val = _validate(who, model, loss, val_data, epoch, batch_size, metrics)
+            history.append(_publish(totals.record(epoch, val), bar, log))
+    finally:
+        bar.close()
+        if was_training is not None:
+            set_mode(model, was_training)
+    return history
+
+
+def check_fit_args(who, model, loss, optimizer, train_data, val_data, *, epochs, batch_size,
+                   metrics, clip_norm, seed, shuffle, progress, log) -> tuple:
+    """Check :func:`fit`'s arguments, before any training; return them normalised as
+    ``(epochs, batch_size, metrics, clip_norm, seed, shuffle, progress)``."""
     epochs = positive_int(who, "epochs", epochs)
     check_data(who, "train_data", train_data)
     if val_data is not None:
@@ -96,93 +119,129 @@ def fit(model, loss, optimizer, train_data, *, epochs, batch_size=None, val_data
     metrics = check_metrics(who, metrics)
     if clip_norm is not None:
         clip_norm = number_in(who, "clip_norm", clip_norm, 0.0, math.inf, low_open=True)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"{who}: seed must be an integer, got {seed!r}")
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise ValueError(f"{who}: shuffle must be True or False, got {shuffle!r}")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ValueError(f"{who}: progress must be True or False, got {progress!r}")
+    seed = integer(who, "seed", seed)
+    shuffle = flag(who, "shuffle", shuffle)
+    progress = flag(who, "progress", progress)
     if log is not None and not (callable(log) or hasattr(log, "write")):
         raise TypeError(f"{who}: log must be a callable or a writable file, "
                         f"got {type(log).__name__}")
-    for name, obj, attrs in (("model", model, ("forward", "backward")),
-                             ("loss", loss, ("forward", "backward")),
-                             ("optimizer", optimizer, ("zero_grad", "step"))):
-        missing = [a for a in attrs if not callable(getattr(obj, a, None))]
-        if missing:
-            raise TypeError(f"{who}: expected {name} with {' and '.join(attrs)}, got "
-                            f"{type(obj).__name__} without {', '.join(missing)}")
+    has_methods(who, "model", model, ("forward", "backward"))
+    has_methods(who, "loss", loss, ("forward", "backward"))
+    has_methods(who, "optimizer", optimizer, ("zero_grad", "step"))
+    return epochs, batch_size, metrics, clip_norm, seed, shuffle, progress
 
-    train_iter = (batches(train_data[0], train_data[1], batch_size, shuffle=bool(shuffle),
-                           seed=int(seed)) if is_arrays(train_data) else None)
-    history = History()
-    was_training = getattr(model, "training", None)
-    bar = Progress(bool(progress), epochs)
-    try:
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            reset_state(model)
-            data = train_iter if train_iter is not None else train_data(epoch)
-            total = len(data) if hasattr(data, "__len__") else None
-            bar.start(epoch, total)
-            mean = LossMean(loss)
-            samples = tokens = 0
-            train_time = 0.0
-            seq = False
-            step = 0
-            for step, (xb, yb) in enumerate(data, start=1):
-                where = f"epoch {epoch}, step {step}"
-                set_mode(model, True)
-                optimizer.zero_grad()
-                out = output_of(model.forward(xb))
-                if not np.all(np.isfinite(out)):
-                    raise FloatingPointError(f"{who}: the model output contains NaN or infinity "
-                                             f"at {where}; lower the learning rate or set "
-                                             f"clip_norm")
-                value = loss.forward(out, yb)
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"{who}: the loss is {value} at {where}")
-                model.backward(loss.backward())
-                if clip_norm is not None:
-                    norm = clip_grad_norm(model, clip_norm)
-                    if not math.isfinite(norm):
-                        raise FloatingPointError(f"{who}: the gradient norm is {norm} at "
-                                                 f"{where}")
-                optimizer.step()
-                train_time = time.perf_counter() - t0
-                mean.add(value, out)
-                samples += len(xb)
-                if is_sequence_target(yb):
-                    seq = True
-                    tokens += yb.size
-                sps = samples / train_time if train_time > 0 else float("inf")
-                tps = tokens / train_time if seq and train_time > 0 else None
-                bar.step(postfix(mean.value, sps, tps, {}))
-            if step == 0:
-                raise ValueError(f"{who}: train_data yielded no batches in epoch {epoch}")
-            record = {"epoch": epoch, "train_loss": mean.value}
-            if val_data is not None:
-                res = evaluate_data(who, model, loss, val_data, epoch=epoch, batch_size=batch_size,
-                                metrics=metrics, where=f"validation after epoch {epoch}")
-                record["val_loss"] = res["loss"]
-                record.update({f"val_{m}": res[m] for m in metrics})
-            record["seconds"] = time.perf_counter() - t0
-            record["samples_per_s"] = samples / train_time if train_time > 0 else float("inf")
-            record["tokens_per_s"] = (tokens / train_time if train_time > 0 else float("inf")
-                                      ) if seq else None
-            history.append(record)
-            extra = {k: v for k, v in record.items() if k.startswith("val_")}
-            bar.end(record, postfix(record["train_loss"], record["samples_per_s"],
-                                     record["tokens_per_s"], extra))
-            if log is not None:
-                if hasattr(log, "write"):
-                    log.write(json.dumps(record) + "\n")
-                    if hasattr(log, "flush"):
-                        log.flush()
-                else:
-                    log(dict(record))
-    finally:
-        bar.close()
-        if was_training is not None:
-            set_mode(model, was_training)
-    return history
+
+def _epoch_data(train_data, batch_size, shuffle: bool, seed: int):
+    """``epoch -> iterable of (xb, yb)``: one :func:`batches` over (x, y) arrays (a new order
+    every epoch, drawn from ``seed``), or the caller's callable itself."""
+    if not is_arrays(train_data):
+        return train_data
+    train_iter = batches(train_data[0], train_data[1], batch_size, shuffle=shuffle, seed=seed)
+    return lambda epoch: train_iter
+
+
+class _EpochTotals:
+    """Running totals of one training epoch: the loss mean, samples, tokens (integer sequence
+    targets only) and the time from the epoch's start ``t0`` to the end of the last step."""
+
+    def __init__(self, loss, t0: float):
+        self.mean, self.t0 = LossMean(loss), t0
+        self.samples = self.tokens = 0
+        self.train_time = 0.0
+        self.seq = False
+
+    def add(self, value: float, out, xb, yb) -> None:
+        self.train_time = time.perf_counter() - self.t0
+        self.mean.add(value, out)
+        self.samples += len(xb)
+        if is_sequence_target(yb):
+            self.seq = True
+            self.tokens += yb.size
+
+    def samples_per_s(self) -> float:
+        return self.samples / self.train_time if self.train_time > 0 else float("inf")
+
+    def step_postfix(self) -> str:
+        """The progress postfix after a step (tokens/s only once time has passed)."""
+        tps = self.tokens / self.train_time if self.seq and self.train_time > 0 else None
+        return postfix(self.mean.value, self.samples_per_s(), tps, {})
+
+    def record(self, epoch: int, val: dict) -> dict:
+        """The History record of the epoch; ``seconds`` includes the validation ``val``."""
+        record = {"epoch": epoch, "train_loss": self.mean.value, **val}
+        record["seconds"] = time.perf_counter() - self.t0
+        record["samples_per_s"] = self.samples_per_s()
+        record["tokens_per_s"] = (self.tokens / self.train_time if self.train_time > 0
+                                  else float("inf")) if self.seq else None
+        return record
+
+
+class _Trainer:
+    """fit's training steps: the model, loss, optimizer and gradient clipping of one run."""
+
+    def __init__(self, who: str, model, loss, optimizer, clip_norm):
+        self.who, self.model, self.loss, self.optimizer = who, model, loss, optimizer
+        self.clip_norm = clip_norm
+
+    def step(self, xb, yb, where: str):
+        """One update on the batch (xb, yb); returns (loss value, model output). Raises
+        FloatingPointError naming ``where`` on a non-finite output, loss or gradient norm."""
+        who, model = self.who, self.model
+        set_mode(model, True)
+        self.optimizer.zero_grad()
+        out = output_of(model.forward(xb))
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(f"{who}: the model output contains NaN or infinity "
+                                     f"at {where}; lower the learning rate or set "
+                                     f"clip_norm")
+        value = self.loss.forward(out, yb)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{who}: the loss is {value} at {where}")
+        model.backward(self.loss.backward())
+        if self.clip_norm is not None:
+            norm = clip_grad_norm(model, self.clip_norm)
+            if not math.isfinite(norm):
+                raise FloatingPointError(f"{who}: the gradient norm is {norm} at {where}")
+        self.optimizer.step()
+        return value, out
+
+    def epoch(self, epoch: int, next_data, bar) -> _EpochTotals:
+        """One pass over ``next_data(epoch)`` after ``reset_state()``, shown on ``bar``."""
+        totals = _EpochTotals(self.loss, time.perf_counter())
+        reset_state(self.model)
+        data = next_data(epoch)
+        bar.start(epoch, len(data) if hasattr(data, "__len__") else None)
+        step = 0
+        for step, (xb, yb) in enumerate(data, start=1):
+            value, out = self.step(xb, yb, f"epoch {epoch}, step {step}")
+            totals.add(value, out, xb, yb)
+            bar.step(totals.step_postfix())
+        if step == 0:
+            raise ValueError(f"{self.who}: train_data yielded no batches in epoch {epoch}")
+        return totals
+
+
+def _validate(who, model, loss, val_data, epoch, batch_size, metrics) -> dict:
+    """``{"val_loss": ..., "val_<metric>": ...}`` on ``val_data`` after an epoch; ``{}``
+    without validation data."""
+    if val_data is None:
+        return {}
+    res = evaluate_data(who, model, loss, val_data, epoch=epoch, batch_size=batch_size,
+                        metrics=metrics, where=f"validation after epoch {epoch}")
+    return {"val_loss": res["loss"], **{f"val_{m}": res[m] for m in metrics}}
+
+
+def _publish(record: dict, bar, log) -> dict:
+    """End the epoch on the progress bar and pass ``record`` to ``log``; returns ``record``."""
+    extra = {k: v for k, v in record.items() if k.startswith("val_")}
+    bar.end(record, postfix(record["train_loss"], record["samples_per_s"],
+                            record["tokens_per_s"], extra))
+    if log is None:
+        return record
+    if hasattr(log, "write"):
+        log.write(json.dumps(record) + "\n")
+        if hasattr(log, "flush"):
+            log.flush()
+    else:
+        log(dict(record))
+    return record

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..data.batching import batches
+from ..layers.softmax import logsumexp
 from ..losses import MSE, BCEWithLogits, CrossEntropy
 from ..validation import positive_int
 from .history import METRICS
@@ -136,8 +137,7 @@ class _Metrics:
         if "perplexity" in self.metrics:
             t = _class_targets(self.who, "perplexity", out, yb)
             z = out.astype(np.float64, copy=False)
-            m = np.max(z, axis=-1, keepdims=True)
-            log_norm = (np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True)) + m)[..., 0]
+            log_norm = logsumexp(z, axis=-1)
             picked = np.take_along_axis(z, t.astype(np.intp)[..., None], axis=-1)[..., 0]
             self.nll += float(np.sum(log_norm - picked))
             self.tokens += t.size
