@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from ..layers.containers import Container
-from ..validation import float_dtype, positive_int
+from ..validation import check_array, check_ids, float_dtype, positive_int
 
 
 def check_seed(who: str, seed):
@@ -107,3 +107,14 @@ class Model(HasSpec, Container):
 def sizes(who: str, **values) -> tuple:
     """Each keyword's value checked as a positive int, in the order given."""
     return tuple(positive_int(who, name, v) for name, v in values.items())
+
+
+def check_batch_of_sequences(who: str, ids, name: str, axis: str, vocab_size: int, lengths,
+                             lengths_name: str) -> None:
+    """ids (N, axis) with axis >= 1 and values in [0, vocab_size); lengths, if given, (N,) ints."""
+    check_ids(who, ids, ("N", axis), name, vocab_size)
+    if ids.shape[1] < 1:
+        raise ValueError(f"{who}: expected {name} of shape (N, {axis}) with {axis} >= 1, got "
+                         f"{ids.shape}")
+    if lengths is not None:
+        check_array(who, lengths, (ids.shape[0],), name=lengths_name, kind="int")

@@ -11,8 +11,8 @@ from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import GRU, LSTM, RNN
 from ..layers.softmax import softmax
-from ..validation import check_array, check_ids, one_of, positive_int
-from .base import Model, check_seed, dtype_name, sizes, sub_seed
+from ..validation import check_ids, one_of, positive_int
+from .base import Model, check_batch_of_sequences, check_seed, dtype_name, sizes, sub_seed
 
 
 class Seq2Seq(Model):
@@ -84,11 +84,7 @@ class Seq2Seq(Model):
 
     def _encode(self, src, src_lengths):
         who = repr(self)
-        check_ids(who, src, ("N", "S"), "src", self.src_vocab)
-        if src.shape[1] < 1:
-            raise ValueError(f"{who}: expected src of shape (N, S) with S >= 1, got {src.shape}")
-        if src_lengths is not None:
-            check_array(who, src_lengths, (src.shape[0],), name="src_lengths", kind="int")
+        check_batch_of_sequences(who, src, "src", "S", self.src_vocab, src_lengths, "src_lengths")
         _, h, c = self.encoder.forward(self.src_embedding.forward(src), lengths=src_lengths)
         return h, c
 
@@ -205,11 +201,7 @@ class SequenceClassifier(Model):
 
     def forward(self, ids: np.ndarray, lengths=None) -> np.ndarray:
         who = repr(self)
-        check_ids(who, ids, ("N", "T"), "ids", self.vocab_size)
-        if ids.shape[1] < 1:
-            raise ValueError(f"{who}: expected ids of shape (N, T) with T >= 1, got {ids.shape}")
-        if lengths is not None:
-            check_array(who, lengths, (ids.shape[0],), name="lengths", kind="int")
+        check_batch_of_sequences(who, ids, "ids", "T", self.vocab_size, lengths, "lengths")
         h = self.rnn.forward(self.embedding.forward(ids), lengths=lengths)[0]
         self._cache = True
         return self.head.forward(h)
