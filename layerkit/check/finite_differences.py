@@ -39,6 +39,15 @@ named pattern from :mod:`layerkit.diagnosis` (sign flipped, scaled by k, transpo
 the layer as a whole is checked for a backward that is not linear in dy (it ignores dy), for a
 forward that is not deterministic or modifies its input, and for gradients of the wrong shape.
 
+Then the contract probes of :mod:`layerkit.check.probes` run: backward must accumulate into
+the same ``grads`` arrays (pre-filled values plus its gradient), leave dy and x as they were,
+give the same result when called twice after one forward, and not depend on an earlier forward
+(a fresh copy of the layer sees other inputs first). The check runs at parameters moved off
+constant values (γ = 1, β = 0, zero biases), so a bug that cancels there shows; they are
+restored afterwards. Randomness is frozen: numpy Generators and legacy RandomStates held by the
+layer (also inside lists and dicts) and numpy's global legacy state are reset before every
+forward, and the global state is restored at the end.
+
 A layer with ``needs_input_grad = False`` (allowed to skip ∂L/∂x and return None) is checked
 with the flag set to True, input gradient included, and the flag is restored afterwards (also
 on an exception). One more ``backward(δ)`` with the flag False must then accumulate parameter
@@ -51,8 +60,12 @@ tolerance (defaults in ``DEFAULTS``) because float32 carries 7 digits, not 16.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+
 import numpy as np
 
+from . import probes
 from .diagnosis import diagnose
 from .report import GradcheckReport, Problem, TensorCheck
 
@@ -76,23 +89,37 @@ def _as_tuple(v) -> tuple:
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
-def _generators(obj, seen=None) -> list:
-    """Every numpy Generator held by a layer or its children (to freeze randomness)."""
+def _random_sources(obj, seen=None) -> list:
+    """Every numpy Generator and legacy RandomState held by a layer, its children, or lists,
+    tuples and dicts among its attributes (to freeze randomness)."""
     seen = set() if seen is None else seen
     if id(obj) in seen:
         return []
     seen.add(id(obj))
-    found = []
-    for v in vars(obj).values() if hasattr(obj, "__dict__") else ():
-        if isinstance(v, np.random.Generator):
-            found.append(v)
-        elif hasattr(v, "forward") and hasattr(v, "backward"):
-            found += _generators(v, seen)
-        elif isinstance(v, (list, tuple)):
-            for item in v:
-                if hasattr(item, "forward") and hasattr(item, "backward"):
-                    found += _generators(item, seen)
-    return found
+    if isinstance(obj, (np.random.Generator, np.random.RandomState)):
+        return [obj]
+    if isinstance(obj, dict):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    elif hasattr(obj, "forward") and hasattr(obj, "backward") and hasattr(obj, "__dict__"):
+        values = vars(obj).values()
+    else:
+        return []
+    return [src for v in values for src in _random_sources(v, seen)]
+
+
+def _state(source):
+    if isinstance(source, np.random.Generator):
+        return source.bit_generator.state
+    return source.get_state()
+
+
+def _set_state(source, state) -> None:
+    if isinstance(source, np.random.Generator):
+        source.bit_generator.state = state
+    else:
+        source.set_state(state)
 
 
 class ContractError(TypeError):
@@ -196,25 +223,60 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
 def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, forward_kwargs,
                dtype, skips) -> GradcheckReport:
     """The body of :func:`gradcheck` on a validated layer whose flag is True; ``skips``: also
-    check backward with needs_input_grad = False."""
+    check backward with needs_input_grad = False. Parameters that are constant (γ = 1, β = 0)
+    are moved to random values for the check and restored afterwards."""
+    saved = probes.move_constant_params(layer, seed)
+    fresh = _fresh_copy(layer)       # before any forward of the checker: for the stale-cache probe
+    try:
+        with _frozen_global_random():
+            return _run_checks(layer, fresh, name, inputs, eps, tol, seed, max_coords,
+                               n_directions, forward_kwargs, dtype, skips)
+    finally:
+        probes.restore_params(layer, saved)
+
+
+def _fresh_copy(layer):
+    """A deep copy of the layer as it is now, or None when it cannot be copied."""
+    try:
+        return copy.deepcopy(layer)
+    except Exception:       # a layer holding a file, a lock, a module: no stale-cache probe
+        return None
+
+
+@contextlib.contextmanager
+def _frozen_global_random():
+    """numpy's legacy global random state is saved, and restored afterwards: forward calls that
+    draw from ``np.random.rand`` are made repeatable by :class:`_Forward`."""
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _run_checks(layer, fresh, name, inputs, eps, tol, seed, max_coords, n_directions,
+                forward_kwargs, dtype, skips) -> GradcheckReport:
     run = _Forward(layer, *_prepare_inputs(inputs, forward_kwargs, dtype), dtype)
     report = GradcheckReport(layer=name, tol=tol, eps=eps, dtype=str(dtype))
     # Mixed with a constant so that dy never equals an input the caller drew with the same seed.
     rng = np.random.default_rng([seed, 0x6C6B])
+    x_originals = [x.copy() for x in run.inputs]
     y0, report.problems = _check_forward(run)
     if report.problems:
         return report
     dys = [rng.standard_normal(y.shape) for y in y0]
     # backward(2δ) first: doubling δ scales every term of a linear backward exactly, so any
     # difference from 2·backward(δ) is real, not rounding.
-    doubled, problems_doubled = _analytic_gradients(run, dys, 2.0)
+    doubled, _ = _analytic_gradients(run, dys, 2.0)
     targets, problems = _analytic_gradients(run, dys, 1.0)
-    report.problems += problems_doubled + problems
+    report.problems += problems
     if doubled is None or targets is None:
         return report
-    if skips:
-        report.problems += _check_skip(layer, run, [d.astype(dtype) for d in dys], targets,
-                                       [run.inputs[i].shape for i in run.float_pos])
+    if not problems:        # every gradient has its shape: the contract probes can compare
+        if skips:
+            report.problems += _check_skip(layer, run, [d.astype(dtype) for d in dys], targets,
+                                           [run.inputs[i].shape for i in run.float_pos])
+        report.problems += _contract_probes(run, fresh, dys, targets, x_originals, seed)
     not_linear, problems = _check_linear_in_dy(targets, doubled)
     report.problems += problems
     for label, arr, analytic in targets:
@@ -224,6 +286,28 @@ def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, fo
             check.pattern, check.diagnosis = not_linear.get(label) or diagnose(check, analytic, tol)
         report.tensors.append(check)
     return report
+
+
+def _contract_probes(run, fresh, dys, targets, x_originals, seed) -> list:
+    """The problems found by :mod:`probes` (accumulation, dy or x modified by backward,
+    reentrancy, stale cache), compared with the gradients of the clean backward(δ)."""
+    layer = run.layer
+    n_params = len(layer.params)
+    reference = {k: g for k, _, g in targets[len(targets) - n_params:]}
+    probe = probes.Runner(layer, run.inputs, run.kwargs, dys, run.dtype, run,
+                          lambda: _zero_grad(layer))
+    found = probes.accumulation(probe, reference, seed)
+    found += probes.mutations(probe, x_originals)
+    found += probes.reentrancy(probe, reference)
+    if fresh is not None:
+        reference_dx = [g for _, _, g in targets[:len(run.float_pos)]]
+        fresh_run = _Forward(fresh, run.inputs, run.kwargs, run.float_pos, run.float_kwargs,
+                             run.dtype)
+        fresh_probe = probes.Runner(fresh, run.inputs, run.kwargs, dys, run.dtype, fresh_run,
+                                    lambda: _zero_grad(fresh))
+        found += probes.stale_cache(fresh_probe, reference, reference_dx, seed)
+    _zero_grad(layer)
+    return found
 
 
 def _prepare_inputs(inputs, forward_kwargs, dtype) -> tuple:
@@ -242,19 +326,21 @@ def _prepare_inputs(inputs, forward_kwargs, dtype) -> tuple:
 
 class _Forward:
     """``run()`` = the layer's outputs as float64 arrays for forward(*inputs, **kwargs), with
-    every numpy Generator of the layer reset to its state at construction first, so every call
-    draws the same randomness. The input arrays are the checker's own, perturbed in place."""
+    every numpy Generator and RandomState of the layer (and numpy's global legacy state) reset
+    to its state at construction first, so every call draws the same randomness. The input arrays are the checker's own, perturbed in place."""
 
     def __init__(self, layer, inputs: list, kwargs: dict, float_pos: list, float_kwargs: list,
                  dtype):
         self.layer, self.inputs, self.kwargs, self.dtype = layer, inputs, kwargs, dtype
         self.float_pos, self.float_kwargs = float_pos, float_kwargs
-        self.gens = _generators(layer)
-        self.states = [g.bit_generator.state for g in self.gens]
+        self.sources = _random_sources(layer)
+        self.states = [_state(g) for g in self.sources]
+        self.global_state = np.random.get_state()
 
     def __call__(self) -> list:
-        for g, s in zip(self.gens, self.states):
-            g.bit_generator.state = s
+        for g, s in zip(self.sources, self.states):
+            _set_state(g, s)
+        np.random.set_state(self.global_state)
         out = self.layer.forward(*self.inputs, **self.kwargs)
         return [np.array(y, dtype=np.float64) for y in _as_tuple(out)]
 
@@ -325,7 +411,13 @@ def _analytic_gradients(run: _Forward, dys: list, scale: float) -> tuple[list | 
             continue
         out.append((k, kwargs[k], g.astype(np.float64)))
     for k, p in layer.params.items():
-        out.append((k, p, np.array(layer.grads[k], dtype=np.float64)))
+        g = np.array(layer.grads.get(k), dtype=np.float64)
+        if g.shape != np.shape(p):
+            problems.append(Problem(
+                "wrong shape", f"after backward grads[{k!r}] has shape {g.shape}, params[{k!r}] "
+                f"has {np.shape(p)}: a gradient must have its parameter's shape"))
+            continue
+        out.append((k, p, g))
     return out, problems
 
 

@@ -136,7 +136,15 @@ def reentrancy(run: Runner, reference: dict) -> list:
     run.forward()
     dx1 = [None if d is None else np.array(d, dtype=np.float64) for d in run.backward()]
     once = {k: np.array(layer.grads[k], dtype=np.float64) for k in reference}
-    dx2 = run.backward()
+    try:
+        dx2 = run.backward()
+    except Exception as e:       # noqa: BLE001 - any error of the second call is the finding
+        run.zero_grad()
+        return [Problem(
+            "not reentrant",
+            f"a second backward after one forward raised {type(e).__name__}: {e}. backward "
+            "must read its cache without consuming it (no cache.pop() or self.x = None inside "
+            "backward): a network may call it again, and checkers do")]
     twice = {k: np.array(layer.grads[k], dtype=np.float64) for k in reference}
     run.zero_grad()
     same_dx = len(dx1) == len(dx2) and all(
