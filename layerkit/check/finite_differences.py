@@ -65,22 +65,12 @@ import copy
 
 import numpy as np
 
-from . import probes
+from . import numeric, probes
 from .diagnosis import diagnose
+from .numeric import DEFAULTS
 from .report import GradcheckReport, Problem, TensorCheck
 
-DEFAULT_EPS = 1e-4
-DEFAULT_TOL = 1e-7
-# (step, tolerance) per dtype. float32: rounding of an output is ~6e-8·|y|, so the step is 1e-2
-# (truncation of the 4th-order scheme ~1e-8) and agreement to 1e-3 is what float32 can show.
-DEFAULTS = {np.dtype(np.float64): (DEFAULT_EPS, DEFAULT_TOL), np.dtype(np.float32): (1e-2, 1e-3)}
-_FLOOR = 1e-4       # tiny = _FLOOR · S
-_KINK = 1e-2        # relative disagreement of slopes that marks a kink
-_VACUOUS = 1e-10    # S below this: nothing to check
-_NOISE_ULPS = 8     # rounding of one output value, in ulps of its dtype, with margin
-# A difference within the rounding noise counts as an error of at most this fraction of the
-# dtype's default tolerance (1e-8 in float64, 1e-4 in float32): 10× the noise fails by default.
-_NOISE_REL = 0.1
+DEFAULT_EPS, DEFAULT_TOL = DEFAULTS[np.dtype(np.float64)]
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -483,77 +473,37 @@ def _check_linear_in_dy(targets, doubled) -> tuple[dict, list]:
 
 
 def _check_tensor(label, arr, analytic, run, dys, y0, h, tol, rng, max_coords, n_directions):
-    original = arr.copy()
-    ulp = _NOISE_ULPS * float(np.finfo(arr.dtype).eps)
-
-    def slopes(v):
-        """D(h), D(2h) and the one-sided slopes at h along direction v."""
-        ys = {}
-        for t in (h, -h, 2 * h, -2 * h):
-            arr[...] = original + t * v
-            ys[t] = run()
-        arr[...] = original
-        dot = lambda a, b: sum(float(np.sum((ya - yb) * d)) for ya, yb, d in zip(a, b, dys))
-        # rounding noise of the estimate: a few ulps of every output the step changed, × |δ|, / h
-        noise = sum(float(np.sum(np.abs(y * d)[ya != yb]))
-                    for y, ya, yb, d in zip(y0, ys[2 * h], ys[-2 * h], dys))
-        return (dot(ys[h], ys[-h]) / (2 * h), dot(ys[2 * h], ys[-2 * h]) / (4 * h),
-                dot(ys[h], y0) / h, dot(y0, ys[-h]) / h, ulp * noise / h)
-
-    size = arr.size
-    if size <= max_coords:
-        coords = np.arange(size)
-        n_dirs = 0
+    evaluator = numeric.Evaluator(run, dys, y0, arr.dtype)
+    found = numeric.check_elements(arr, analytic, evaluator, h, tol, rng, max_coords,
+                                   n_directions)
+    elements = found["elements"]
+    judged = [e for e in elements if e["rel_error"] is not None]
+    n_kinks = sum(e["kink"] for e in elements)
+    n_unresolved = sum(e["unresolved"] for e in elements)
+    smooth = [e for e in elements if not e["kink"]]
+    if not smooth:
+        status, max_rel, worst = "kink", float("nan"), elements[0] if elements else None
+    elif _vacuous(smooth):
+        status, max_rel, worst = "vacuous", 0.0, smooth[0]
+    elif not judged:
+        status, max_rel, worst = "unresolved", float("nan"), smooth[0]
     else:
-        coords = np.sort(rng.choice(size, size=max_coords, replace=False))
-        n_dirs = n_directions
-    labels, indices, a_vals, estimates = [], [], [], []
-    for c in coords:
-        idx = tuple(int(i) for i in np.unravel_index(c, arr.shape))
-        v = np.zeros(arr.shape)
-        v[idx] = 1.0
-        labels.append(str(idx))
-        indices.append(idx)
-        a_vals.append(float(analytic[idx]))
-        estimates.append(slopes(v))
-    for d in range(n_dirs):
-        v = rng.standard_normal(arr.shape)
-        v /= np.linalg.norm(v)
-        labels.append(f"dir {d}")
-        indices.append(None)
-        a_vals.append(float(np.sum(analytic * v)))
-        estimates.append(slopes(v))
-
-    a = np.array(a_vals)
-    est = np.array(estimates).reshape(-1, 5)
-    d1, d2, fwd, bwd, noise = est.T
-    n = (4 * d1 - d2) / 3
-    scale = float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0)))
-    kink = ((np.abs(fwd - bwd) > _KINK * np.maximum(np.maximum(np.abs(fwd), np.abs(bwd)), scale))
-            | (np.abs(d1 - d2) > _KINK * np.maximum(np.maximum(np.abs(d1), np.abs(d2)), scale)))
-    noise_error = _NOISE_REL * DEFAULTS[np.dtype(arr.dtype)][1]
-    tiny = np.maximum(max(_FLOOR * scale, 1e-300), noise / noise_error)
-    rel = np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
-    rel[kink] = np.nan
-    n_kinks = int(kink.sum())
-    if scale <= _VACUOUS:
-        status, worst = "vacuous", 0
-        max_rel = 0.0
-    elif n_kinks == len(rel):
-        status, worst, max_rel = "kink", 0, float("nan")
-    else:
-        worst = int(np.nanargmax(rel))
-        max_rel = float(rel[worst])
+        worst = max(judged, key=lambda e: e["rel_error"])
+        max_rel = worst["rel_error"]
         status = "pass" if max_rel < tol else "fail"
-    elements = [{"index": lab, "analytic": float(ai), "numeric": float(ni),
-                 "rel_error": None if k else float(r), "kink": bool(k), "coord": idx}
-                for lab, idx, ai, ni, r, k in zip(labels, indices, a, n, rel, kink)]
     return TensorCheck(name=label, shape=tuple(arr.shape), status=status, max_rel_error=max_rel,
-                       worst=labels[worst] if labels else "-",
-                       analytic=float(a[worst]) if len(a) else 0.0,
-                       numeric=float(n[worst]) if len(n) else 0.0,
-                       n_coords=len(coords), n_directions=n_dirs, n_kinks=n_kinks,
-                       elements=elements)
+                       worst=worst["index"] if worst else "-",
+                       analytic=worst["analytic"] if worst else 0.0,
+                       numeric=worst["numeric"] if worst else 0.0,
+                       n_coords=found["n_coords"], n_directions=found["n_directions"],
+                       n_kinks=n_kinks, n_unresolved=n_unresolved, elements=elements)
+
+
+def _vacuous(elements) -> bool:
+    """Nothing to check: every analytic and numeric value is zero, or within 10× the rounding
+    noise of the estimates."""
+    size = max(max(abs(e["analytic"]), abs(e["numeric"])) for e in elements)
+    return size == 0 or size <= 10 * max(e["noise"] for e in elements)
 
 
 class LossAsLayer:

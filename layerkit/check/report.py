@@ -29,7 +29,7 @@ class TensorCheck:
 
     name: str
     shape: tuple
-    status: str                  # "pass", "fail", "vacuous" or "kink"
+    status: str                  # "pass", "fail", "vacuous", "kink" or "unresolved"
     max_rel_error: float
     worst: str                   # index of the worst element, or "dir k" for a direction
     analytic: float
@@ -37,9 +37,11 @@ class TensorCheck:
     n_coords: int
     n_directions: int
     n_kinks: int
+    n_unresolved: int = 0        # elements whose numeric estimate did not converge enough
     pattern: str | None = None   # named diagnosis of a failure ("sign flipped", ...)
     diagnosis: str = ""          # the same in plain words, with the numbers
-    # every checked element: {"index", "analytic", "numeric", "rel_error" (None at a kink), "kink"}
+    # every checked element: {"index", "analytic", "numeric", "rel_error" (None at a kink or
+    # unresolved), "kink", "unresolved", "coord"}
     elements: list = field(default_factory=list, repr=False)
 
     @property
@@ -115,6 +117,8 @@ def _status_word(t) -> str:
     status = t.status.upper() if t.status != "pass" else "pass"
     if t.n_kinks and t.status != "kink":
         status += f" ({t.n_kinks} kinks skipped)"
+    if t.n_unresolved and t.status != "unresolved":
+        status += f" ({t.n_unresolved} unresolved)"
     if t.pattern:
         status += f": {t.pattern}"
     return status
@@ -163,7 +167,8 @@ def explain(reports, *, verbose: bool = False) -> str:
             if shown:
                 lines.append(f"  {'element':>16}  {'analytic':>13}  {'numeric':>13}  rel error")
                 for e in shown:
-                    rel = "kink" if e["rel_error"] is None else f"{e['rel_error']:.2e}"
+                    rel = (f"{e['rel_error']:.2e}" if e["rel_error"] is not None else
+                           "unresolved" if e.get("unresolved") else "kink")
                     lines.append(f"  {e['index']:>16}  {e['analytic']:>13.6g}  "
                                  f"{e['numeric']:>13.6g}  {rel}")
             blocks.append("\n".join(lines))

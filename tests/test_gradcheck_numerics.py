@@ -1,0 +1,159 @@
+"""The checker's numerics on awkward layers: correct ones (near-kinks, ties, ill-conditioned,
+tiny gradients next to large outputs) must pass; broken ones hidden in those places must fail."""
+
+import numpy as np
+import pytest
+
+import layerkit as lk
+from layerkit import gradcheck
+
+
+class Elementwise:
+    """y = f(x) elementwise with the derivative ``df`` (right or wrong)."""
+
+    def __init__(self, f, df):
+        self.f, self.df = f, df
+        self.params, self.grads = {}, {}
+
+    def forward(self, x):
+        self.x = x.copy()
+        return self.f(x)
+
+    def backward(self, dy):
+        return dy * self.df(self.x)
+
+
+class RowMax:
+    """y = max over the last axis; ``share_ties`` routes dy to every maximal element (wrong at
+    a tie: the derivative along the tied group moving together is 1, not the group size)."""
+
+    def __init__(self, share_ties=False):
+        self.params, self.grads = {}, {}
+        self.share_ties = share_ties
+
+    def forward(self, x):
+        self.x = x.copy()
+        return x.max(axis=-1)
+
+    def backward(self, dy):
+        winners = self.x == self.x.max(axis=-1, keepdims=True)
+        if not self.share_ties:       # the first maximal element only
+            first = np.zeros_like(winners)
+            np.put_along_axis(first, winners.argmax(axis=-1)[..., None], True, axis=-1)
+            winners = first
+        return dy[..., None] * winners
+
+
+class LayerNorm:
+    """y = γ (x − μ) / sqrt(σ² + ε) + β over the last axis, plain numpy; correct."""
+
+    def __init__(self, d, eps=1e-12):
+        self.params = {"gamma": np.linspace(0.5, 1.5, d), "beta": np.linspace(-1, 1, d)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.eps = eps
+
+    def forward(self, x):
+        mu = x.mean(axis=-1, keepdims=True)
+        self.inv = 1 / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + self.eps)
+        self.xhat = (x - mu) * self.inv
+        return self.params["gamma"] * self.xhat + self.params["beta"]
+
+    def backward(self, dy):
+        self.grads["gamma"] += (dy * self.xhat).sum(axis=0)
+        self.grads["beta"] += dy.sum(axis=0)
+        g = dy * self.params["gamma"]
+        return self.inv * (g - g.mean(axis=-1, keepdims=True)
+                           - self.xhat * (g * self.xhat).mean(axis=-1, keepdims=True))
+
+
+class Softmax:
+    """y = softmax(x / τ) over the last axis (log-sum-exp), correct."""
+
+    def __init__(self, tau=1.0):
+        self.tau, self.params, self.grads = tau, {}, {}
+
+    def forward(self, x):
+        z = x / self.tau
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        self.y = e / e.sum(axis=-1, keepdims=True)
+        return self.y
+
+    def backward(self, dy):
+        return self.y * (dy - (dy * self.y).sum(axis=-1, keepdims=True)) / self.tau
+
+
+RNG = np.random.default_rng(0)
+
+
+def test_near_kinks_are_checked_with_smaller_steps():
+    x = np.array([3e-4, -3e-4, 1.2e-4, -5e-5, 0.7])
+    right = gradcheck(Elementwise(np.abs, np.sign), x)
+    assert right.passed, right
+    assert right.tensors[0].n_kinks == 0          # near, not at, the kink: every element checked
+    # a derivative that switches sign at 1e-3 instead of 0 is wrong exactly where the step
+    # straddles the kink: found, not skipped
+    wrong = gradcheck(Elementwise(np.abs, lambda v: np.where(v > 1e-3, 1.0, -1.0)), x)
+    assert not wrong.passed and wrong.tensors[0].status == "fail", wrong
+
+
+def test_a_real_kink_is_still_left_out():
+    report = gradcheck(Elementwise(np.abs, np.sign), np.array([0.0, 0.5, -0.5]))
+    t = report.tensors[0]
+    assert report.passed and t.n_kinks == 1 and t.elements[0]["kink"]
+
+
+def test_near_ties_of_a_max_pass_and_the_tie_group_catches_shared_gradients():
+    near = RNG.standard_normal((3, 5))
+    near[:, 1] = near.max(axis=-1) - 1e-5           # a near-tie in every row
+    assert gradcheck(RowMax(), near).passed
+    tied = RNG.standard_normal((3, 5))
+    tied[:, 2] = tied.max(axis=-1)                   # exact ties
+    right = gradcheck(RowMax(), tied)
+    assert right.passed, right
+    wrong = gradcheck(RowMax(share_ties=True), tied)
+    assert not wrong.passed, wrong
+    assert any(e["index"].startswith("tie at") and e["rel_error"] > 0.1
+               for e in wrong.tensors[0].elements)
+
+
+def test_max_pool_with_ties_passes():
+    x = np.repeat(np.repeat(RNG.standard_normal((1, 2, 2, 2)), 2, axis=2), 2, axis=3)
+    layer = lk.MaxPool2D(2)
+    assert gradcheck(layer, x).passed
+
+
+@pytest.mark.parametrize("x", [
+    RNG.standard_normal((4, 6)) * 1e-3,                     # σ ≈ 1e-3: strongly curved
+    1e4 + RNG.standard_normal((4, 6)),                      # mean 1e4: rounding in the input
+], ids=["sigma-1e-3", "mean-1e4"])
+def test_ill_conditioned_layer_norm_passes(x):
+    report = gradcheck(LayerNorm(6), x)
+    assert report.passed, report
+
+
+def test_ill_conditioned_layer_norm_with_a_bug_fails():
+    class Forgets(LayerNorm):
+        def backward(self, dy):
+            super().backward(dy)
+            g = dy * self.params["gamma"]
+            return self.inv * (g - g.mean(axis=-1, keepdims=True))   # the x̂ term is missing
+
+    report = gradcheck(Forgets(6), RNG.standard_normal((4, 6)) * 1e-3)
+    assert not report.passed
+
+
+@pytest.mark.parametrize("tau, x", [(1.0, RNG.choice([-50.0, 50.0], (3, 4)) + RNG.standard_normal((3, 4))),
+                                    (0.01, RNG.standard_normal((3, 4)))],
+                         ids=["logits-50", "peaked"])
+def test_softmax_with_tiny_gradients_passes(tau, x):
+    report = gradcheck(Softmax(tau), x)
+    assert report.passed, report
+
+
+def test_a_small_uniform_error_is_caught():
+    class Off(Elementwise):
+        def backward(self, dy):
+            return super().backward(dy) + 5e-6
+
+    report = gradcheck(Off(np.tanh, lambda v: 1 - np.tanh(v) ** 2), RNG.standard_normal((4, 5)))
+    assert not report.passed
