@@ -271,3 +271,72 @@ def test_assert_gradients_match_is_a_one_line_assertion():
     assert report.passed
     with pytest.raises(AssertionError, match=r"(?s)do not match finite differences.*sign flipped"):
         assert_gradients_match(Dense(bug="sign"), x)
+
+
+class Pool2x2:
+    """2×2 average pooling with stride 2 on (N, C, H, W); ``skip_last_row`` leaves the last row
+    of windows out of backward (a range that stops one early)."""
+
+    def __init__(self, skip_last_row=False):
+        self.params, self.grads = {}, {}
+        self.skip_last_row = skip_last_row
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        self.shape = x.shape
+        return x.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+
+    def backward(self, dy):
+        dx = np.repeat(np.repeat(dy, 2, axis=2), 2, axis=3) / 4
+        if self.skip_last_row:
+            dx[:, :, -2:, :] = 0
+        return dx
+
+
+def test_last_row_of_windows_left_out_is_named_borders_only():
+    x = RNG.standard_normal((2, 2, 6, 6))
+    assert gradcheck(Pool2x2(), x).passed
+    t = gradcheck(Pool2x2(skip_last_row=True), x, max_coords=200).tensors[0]
+    assert t.status == "fail" and t.pattern == "borders only", t
+    assert "last" in t.diagnosis and "axis 2" in t.diagnosis
+
+
+def test_inverted_relu_mask_is_named():
+    class Inverted(lk.ReLU):
+        def backward(self, dy):
+            return dy * (self._x <= 0)
+
+        def forward(self, x):
+            self._x = x.copy()
+            return super().forward(x)
+
+    x = np.sign(RNG.standard_normal((4, 5))) * (np.abs(RNG.standard_normal((4, 5))) + 0.1)
+    t = gradcheck(Inverted(), x).tensors[0]
+    assert t.status == "fail" and t.pattern == "inverted mask", t
+
+
+class _Tanh:
+    def __init__(self, error=None):
+        self.params, self.grads, self.error = {}, {}, error
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        dx = dy * (1 - self.y ** 2)
+        if self.error == "one element":
+            dx.flat[137] *= 1.001
+        elif self.error == "uniform":
+            dx = dx + 5e-6
+        return dx
+
+
+@pytest.mark.parametrize("error", ["one element", "uniform"])
+def test_small_errors_are_not_named_scaled_by_one(error):
+    report = gradcheck(_Tanh(error), RNG.standard_normal((10, 50)), max_coords=500)
+    t = report.tensors[0]
+    assert t.status == "fail"
+    assert not (t.pattern or "").startswith("scaled"), t.diagnosis
+    if error == "one element":       # localised to the one position that is wrong
+        assert "(2, 37)" == t.worst

@@ -11,14 +11,20 @@ plus random directions for large tensors). The patterns, tried in this order:
 - **transposed**: the analytic array with its last two axes swapped matches n.
 - **flipped kernel**: the analytic array flipped along its spatial axes (2, 3, ...) matches n,
   i.e. a convolution where the derivation needs a cross-correlation (or the other way round).
+- **inverted mask**: a is nonzero exactly where n is zero and the other way round (a mask such
+  as x > 0 written x <= 0).
 - **borders only**: on an (N, C, *spatial) array, every wrong element lies closer to an edge
-  than every right one (padding or the window range at the edge).
+  than every right one (padding or the window range at the edge), or closer to one side of one
+  spatial axis (the last row or column of windows left out).
 - **some time steps**: on an (N, T, D) array, the wrong elements occupy time steps no right
   element does (backpropagation through time stopping early, or a missing dh from step t+1).
 - **some positions along an axis**: the same separation along any other axis.
 
-A fit counts when it explains a to a relative residual below ``FIT`` (10⁻³): these are exact
-mistakes, so a true pattern fits to rounding error, and a wrong one misses by far more.
+A fit counts only when it explains the failure at the checker's own tolerance: the candidate
+must agree with n element by element as the analytic gradient was required to (the same
+relative error, noise floor included), so one element in 500 off by 0.1 % is not "scaled by 1".
+Localised patterns count only elements that carry information: an element where both a and n
+are zero is right trivially (an embedding row no id selected) and does not separate positions.
 """
 
 from __future__ import annotations
@@ -27,16 +33,27 @@ from fractions import Fraction
 
 import numpy as np
 
-FIT = 1e-3
+from .numeric import DEFAULTS, NOISE_REL, relative_error
 
 
 def _norm(v) -> float:
     return float(np.linalg.norm(v))
 
 
-def _fits(candidate, numeric) -> bool:
-    scale = max(_norm(candidate), _norm(numeric))
-    return scale > 0 and _norm(candidate - numeric) <= FIT * scale
+class _Fit:
+    """Does a candidate gradient explain the numeric one at the check's tolerance?"""
+
+    def __init__(self, numeric, noise, tol: float, dtype):
+        self.numeric, self.noise, self.tol = numeric, noise, tol
+        self.limit = NOISE_REL * DEFAULTS[np.dtype(dtype)][1]
+
+    def __call__(self, candidate, numeric=None, noise=None) -> bool:
+        n = self.numeric if numeric is None else numeric
+        r = self.noise if noise is None else noise
+        scale = float(max(np.max(np.abs(candidate), initial=0.0), np.max(np.abs(n), initial=0.0)))
+        if scale == 0:
+            return False
+        return bool(np.all(relative_error(candidate, n, r, scale, self.limit) < self.tol))
 
 
 def describe_factor(k: float) -> str:
@@ -69,6 +86,8 @@ def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
         return None, ""
     a = np.array([e["analytic"] for e in els])
     n = np.array([e["numeric"] for e in els])
+    noise = np.array([e.get("noise", 0.0) for e in els])
+    fits = _Fit(n, noise, tol, analytic.dtype if analytic.dtype != object else np.float64)
     what = f"grads[{name!r}]" if not (name == "x" or name.startswith("inputs[")) \
         else f"the gradient of {name} returned by backward"
 
@@ -84,8 +103,8 @@ def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
             "(a copy, or an attribute rebound after params was built)")
 
     k = float(np.dot(a, n) / np.dot(n, n))
-    if _fits(a, k * n) and abs(k - 1) > tol:
-        if abs(k + 1) <= FIT:
+    if fits(a, k * n) and abs(k - 1) > tol:
+        if abs(k + 1) <= tol:
             return "sign flipped", (
                 f"{what} is the negative of the numeric gradient (analytic = -1 × numeric at "
                 "every checked element): a sign error, e.g. a subtraction written the wrong way "
@@ -95,19 +114,29 @@ def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
             "checked element: a missing or extra constant factor (the 1/N of a mean, the 2 of a "
             "square, a term counted twice)")
 
-    coords = [(e["coord"], e["numeric"]) for e in els if e["coord"] is not None]
+    small = 1e-3 * max(float(np.max(np.abs(n))), float(np.max(np.abs(a))))
+    on_a, on_n = np.abs(a) > small, np.abs(n) > small
+    if on_a.any() and on_n.any() and not np.any(on_a & on_n) and np.all(on_a | on_n):
+        return "inverted mask", (
+            f"{what} is nonzero exactly where the numeric gradient is zero, and zero where it is "
+            "not: the mask is inverted (e.g. x > 0 written x <= 0, or the kept and dropped "
+            "units of a dropout mask swapped)")
+
+    coords = [(e["coord"], e["numeric"], e.get("noise", 0.0)) for e in els
+              if e["coord"] is not None]
     if coords:
-        idx = tuple(np.array([c for c, _ in coords]).T)
-        n_c = np.array([v for _, v in coords])
+        idx = tuple(np.array([c for c, _, _ in coords]).T)
+        n_c = np.array([v for _, v, _ in coords])
+        r_c = np.array([r for _, _, r in coords])
         if analytic.ndim >= 2 and analytic.shape[-1] == analytic.shape[-2]:
             swapped = np.swapaxes(analytic, -1, -2)
-            if not np.allclose(swapped, analytic) and _fits(swapped[idx], n_c):
+            if not np.allclose(swapped, analytic) and fits(swapped[idx], n_c, r_c):
                 return "transposed", (
                     f"{what} matches the numeric gradient with its last two axes swapped: the "
                     "gradient is transposed (e.g. x.T @ dy where dy.T @ x is needed)")
         if analytic.ndim >= 3:
             flipped = np.flip(analytic, axis=tuple(range(2, analytic.ndim)))
-            if not np.allclose(flipped, analytic) and _fits(flipped[idx], n_c):
+            if not np.allclose(flipped, analytic) and fits(flipped[idx], n_c, r_c):
                 return "flipped kernel", (
                     f"{what} matches the numeric gradient flipped along its spatial axes (rotated "
                     "by 180°): a convolution was used where the derivation has a "
@@ -116,28 +145,48 @@ def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
     return _localized(check, els, tol, what)
 
 
+def _borders(coords, bad, shape, what):
+    """"borders only": the wrong elements of an (N, C, *spatial) array are all nearer to the
+    edge (any edge, or one side of one spatial axis) than every right one."""
+    if len(shape) < 3 or min(shape[2:]) < 3:
+        return None
+    spatial, size = coords[:, 2:], np.array(shape[2:])
+    dist = np.min(np.minimum(spatial, size - 1 - spatial), axis=1)
+    if dist[bad].max() < dist[~bad].min():
+        w = int(dist[bad].max()) + 1
+        return "borders only", (
+            f"{what} is wrong only within {w} element(s) of the border of the spatial axes "
+            "and right further inside: check the padding, or where the window range is cut "
+            "at the edges")
+    for ax in range(spatial.shape[1]):
+        for side, d in (("first", spatial[:, ax]), ("last", size[ax] - 1 - spatial[:, ax])):
+            if d[bad].max() < d[~bad].min():
+                w = int(d[bad].max()) + 1
+                return "borders only", (
+                    f"{what} is wrong only at the {side} {w} position(s) of spatial axis "
+                    f"{ax + 2} (size {shape[ax + 2]}) and right elsewhere: the {side} row or "
+                    "column of windows is left out or cut short (a range that stops one early, "
+                    "or a stride that does not reach the edge)")
+    return None
+
+
 def _localized(check, els, tol, what) -> tuple[str | None, str]:
     """Patterns where some elements are right and the wrong ones share a position."""
-    pos = [e for e in els if e["coord"] is not None]
+    worst = max(els, key=lambda e: e["rel_error"])
+    # elements right because a = n = 0 carry no information about where the error is
+    pos = [e for e in els if e["coord"] is not None
+           and (e["rel_error"] >= tol or e["analytic"] != 0 or e["numeric"] != 0)]
     bad = np.array([e["rel_error"] >= tol for e in pos], dtype=bool)
     shape = check.shape
-    worst = max(els, key=lambda e: e["rel_error"])
     fallback = (None, f"{what} differs from the numeric gradient with no simple pattern "
                       f"(largest relative error {worst['rel_error']:.3g} at {worst['index']}); "
                       "compare the worst elements below with the derivation")
-    if not bad.any() or bad.all():
+    if not bad.any() or (~bad).sum() < 2:
         return fallback
     coords = np.array([e["coord"] for e in pos])
-
-    if len(shape) >= 3 and min(shape[2:]) >= 3:
-        spatial = coords[:, 2:]
-        dist = np.min(np.minimum(spatial, np.array(shape[2:]) - 1 - spatial), axis=1)
-        if dist[bad].max() < dist[~bad].min():
-            w = int(dist[bad].max()) + 1
-            return "borders only", (
-                f"{what} is wrong only within {w} element(s) of the border of the spatial axes "
-                f"and right further inside: check the padding, or where the window range is cut "
-                "at the edges")
+    border = _borders(coords, bad, shape, what)
+    if border:
+        return border
 
     axes = [1] + [ax for ax in range(len(shape)) if ax != 1] if len(shape) == 3 else \
         range(len(shape))

@@ -205,7 +205,7 @@ def check_elements(arr, analytic, evaluator: Evaluator, h: float, tol: float, rn
     noise = np.array([f[1] for f in first])
     scale = float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0)))
     limit = NOISE_REL * DEFAULTS[np.dtype(arr.dtype)][1]
-    rel = _relative(a, n, noise, scale, limit)
+    rel = relative_error(a, n, noise, scale, limit)
     suspect = (rel >= tol) | np.array([_kink_in_stencil(*f[2], scale) for f in first])
     estimates = [Estimate(float(ni), float(ri)) for ni, ri in zip(n, noise)]
     confirmed = 0
@@ -220,12 +220,12 @@ def check_elements(arr, analytic, evaluator: Evaluator, h: float, tol: float, rn
                 checks.append((f"tie at {idx} ({extra[1]} elements)", None, None, extra[0]))
                 estimates.append(extra[2])
         if not (estimates[k].kink or estimates[k].unresolved):
-            confirmed += _relative(np.array([ak]), np.array([estimates[k].numeric]),
+            confirmed += relative_error(np.array([ak]), np.array([estimates[k].numeric]),
                                    np.array([estimates[k].noise]), scale, limit)[0] >= tol
     arr[...] = original
     a = np.array([c[3] for c in checks])
     n = np.array([e.numeric for e in estimates])
-    rel = _relative(a, n, np.array([e.noise for e in estimates]), scale, limit)
+    rel = relative_error(a, n, np.array([e.noise for e in estimates]), scale, limit)
     elements = []
     for (label, idx, _, ai), ni, ri, e in zip(checks, n, rel, estimates):
         skip = e.kink or e.unresolved
@@ -235,7 +235,7 @@ def check_elements(arr, analytic, evaluator: Evaluator, h: float, tol: float, rn
     return {"elements": elements, "n_coords": len(coords), "n_directions": n_dirs}
 
 
-def _relative(a, n, noise, scale: float, limit: float):
+def relative_error(a, n, noise, scale: float, limit: float):
     """|a − n| / max(|a|, |n|, tiny), tiny = max(FLOOR·S, noise / limit): a difference within
     the rounding noise counts as an error of at most ``limit``."""
     tiny = np.maximum(max(FLOOR * scale, 1e-300), noise / limit)
@@ -251,7 +251,7 @@ def _refined(evaluator, direction, h, analytic, tol, scale, limit) -> Estimate:
     best, err, jumps = evaluator.refine(direction, h)
     if is_real_kink(jumps, scale):
         return Estimate(best, err, kink=True, refined=True)
-    rel = _relative(np.array([analytic]), np.array([best]), np.array([err]), scale, limit)[0]
+    rel = relative_error(np.array([analytic]), np.array([best]), np.array([err]), scale, limit)[0]
     unresolved = bool(rel >= tol and abs(analytic - best) <= 3 * err)
     return Estimate(best, err, unresolved=unresolved, refined=True)
 
