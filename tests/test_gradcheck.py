@@ -209,3 +209,22 @@ def test_tiny_gradient_next_to_large_output_is_judged_within_rounding_noise():
     # ... but a real mistake of that size is still far outside the noise
     wrong = gradcheck(_Saturated(factor=2.0), x).tensors[0]
     assert wrong.status == "fail" and wrong.max_rel_error > 100 * report.tol
+
+
+def test_inputs_are_reported_by_the_layers_own_names():
+    class Scale:
+        input_names = ("a", "b")
+
+        def __init__(self):
+            self.params, self.grads = {}, {}
+
+        def forward(self, a, b):
+            self.a, self.b = a.copy(), b.copy()
+            return a * b
+
+        def backward(self, dy):
+            return dy * self.b, dy * self.a
+
+    rng = np.random.default_rng(0)
+    report = gradcheck(Scale(), (rng.standard_normal(3), rng.standard_normal(3)))
+    assert report.passed and [t.name for t in report.tensors] == ["a", "b"]

@@ -75,10 +75,13 @@ def _ranges(values) -> str:
     return ", ".join(parts)
 
 
-def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
+def diagnose(check, analytic: np.ndarray, tol: float, *,
+             is_param: bool | None = None) -> tuple[str | None, str]:
     """(pattern name or None, one plain-words sentence) for a failing TensorCheck.
 
-    ``analytic`` is the whole analytic gradient (the check holds only the checked elements).
+    ``analytic`` is the whole analytic gradient (the check holds only the checked elements);
+    ``is_param`` says whether the tensor is a parameter (``grads[name]``) or an input (the
+    gradient backward returns); None guesses from the name (``x``, ``inputs[i]``).
     """
     name = check.name
     els = [e for e in check.elements if not e["kink"]]
@@ -88,8 +91,9 @@ def diagnose(check, analytic: np.ndarray, tol: float) -> tuple[str | None, str]:
     n = np.array([e["numeric"] for e in els])
     noise = np.array([e.get("noise", 0.0) for e in els])
     fits = _Fit(n, noise, tol, analytic.dtype if analytic.dtype != object else np.float64)
-    what = f"grads[{name!r}]" if not (name == "x" or name.startswith("inputs[")) \
-        else f"the gradient of {name} returned by backward"
+    if is_param is None:
+        is_param = not (name == "x" or name.startswith("inputs["))
+    what = f"grads[{name!r}]" if is_param else f"the gradient of {name} returned by backward"
 
     if _norm(a) <= 1e-12 * _norm(n):
         return "all zeros", (

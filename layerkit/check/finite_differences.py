@@ -273,7 +273,8 @@ def _run_checks(layer, fresh, name, inputs, eps, tol, seed, max_coords, n_direct
         check = _check_tensor(label, arr, analytic, run, dys, y0, eps, tol, rng,
                               max_coords, n_directions)
         if check.status == "fail":
-            check.pattern, check.diagnosis = not_linear.get(label) or diagnose(check, analytic, tol)
+            check.pattern, check.diagnosis = not_linear.get(label) or diagnose(
+                check, analytic, tol, is_param=label in layer.params)
         report.tensors.append(check)
     return report
 
@@ -380,7 +381,7 @@ def _analytic_gradients(run: _Forward, dys: list, scale: float) -> tuple[list | 
     out, problems = [], []
     for j, i in enumerate(run.float_pos):
         g = np.asarray(dx[j])
-        label = "x" if len(inputs) == 1 else f"inputs[{i}]"
+        label = _input_label(layer, i, len(inputs))
         if g.shape != inputs[i].shape:
             problems.append(Problem(
                 "wrong shape", f"backward returned a gradient of shape {g.shape} for {label} "
@@ -409,6 +410,16 @@ def _analytic_gradients(run: _Forward, dys: list, scale: float) -> tuple[list | 
             continue
         out.append((k, p, g))
     return out, problems
+
+
+def _input_label(layer, i: int, n_inputs: int) -> str:
+    """The report's name for input i: the layer's own ``input_names[i]`` when it has them (an
+    adapted course function names its arguments), else ``x`` or ``inputs[i]``."""
+    names = getattr(layer, "input_names", None)
+    if isinstance(names, (tuple, list)) and len(names) == n_inputs and \
+            all(isinstance(v, str) for v in names):
+        return names[i]
+    return "x" if n_inputs == 1 else f"inputs[{i}]"
 
 
 def _check_skip(layer, run, dys, targets, x_shapes) -> list:
