@@ -84,7 +84,7 @@ def diagnose(check, analytic: np.ndarray, tol: float, *,
     gradient backward returns); None guesses from the name (``x``, ``inputs[i]``).
     """
     name = check.name
-    els = [e for e in check.elements if not e["kink"]]
+    els = [e for e in check.elements if e["rel_error"] is not None]
     if not els:
         return None, ""
     a = np.array([e["analytic"] for e in els])

@@ -293,7 +293,7 @@ def _contract_probes(run, fresh, dys, targets, x_originals, seed) -> list:
     if fresh is not None:
         reference_dx = [g for _, _, g in targets[:len(run.float_pos)]]
         fresh_run = _Forward(fresh, run.inputs, run.kwargs, run.float_pos, run.float_kwargs,
-                             run.dtype)
+                             run.dtype, global_state=run.global_state)
         fresh_probe = probes.Runner(fresh, run.inputs, run.kwargs, dys, run.dtype, fresh_run,
                                     lambda: _zero_grad(fresh))
         found += probes.stale_cache(fresh_probe, reference, reference_dx, seed)
@@ -321,12 +321,12 @@ class _Forward:
     to its state at construction first, so every call draws the same randomness. The input arrays are the checker's own, perturbed in place."""
 
     def __init__(self, layer, inputs: list, kwargs: dict, float_pos: list, float_kwargs: list,
-                 dtype):
+                 dtype, global_state=None):
         self.layer, self.inputs, self.kwargs, self.dtype = layer, inputs, kwargs, dtype
         self.float_pos, self.float_kwargs = float_pos, float_kwargs
         self.sources = _random_sources(layer)
         self.states = [_state(g) for g in self.sources]
-        self.global_state = np.random.get_state()
+        self.global_state = np.random.get_state() if global_state is None else global_state
 
     def __call__(self) -> list:
         for g, s in zip(self.sources, self.states):

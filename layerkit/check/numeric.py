@@ -4,18 +4,22 @@ enough to judge (kinks, near-kinks, ties, ill-conditioned layers).
 
 First pass, per checked direction v (a unit coordinate, or a random unit vector): the
 fourth-order central difference n = (4 D(h) − D(2h)) / 3 with D(t) = ⟨y(+t) − y(−t), δ⟩ / 2t,
-from four forward calls. Its rounding noise r is the larger of
+from four forward calls (truncation error O(h⁴)). Its rounding noise r is the larger of
 
 - modelled: a few ulps of every output the step changed, times |δ|, over h;
 - measured: the fourth difference Δ⁴ = y(2h) − 4y(h) + 6y(0) − 4y(−h) + y(−2h), which for a
-  smooth function is h⁴·L'''' (negligible) plus the rounding of the five values: |⟨Δ⁴, δ⟩| / 9h
-  is the same size as the noise of n (rounding in the inputs, e.g. x ≈ 10⁴ with σ ≈ 1, shows
-  here where the model of the outputs' ulps misses it).
+  smooth function is h⁴·L⁗ plus the rounding of the five values: |⟨Δ⁴, δ⟩| / 9h is about the
+  noise of n (rounding in the inputs, e.g. x ≈ 10⁴ with σ ≈ 1, shows here where the model of
+  the outputs' ulps misses it).
 
-A direction is *suspect* when its relative error is above the tolerance, or its one-sided slopes
-or D(h) and D(2h) disagree (a kink within the stencil). Each suspect direction is refined with
-Ridders' extrapolation: central differences at steps 16h, 8h, ..., h/128 extrapolated in a
-Neville table, keeping the estimate whose error estimate is smallest. Then
+A direction is *suspect* when its relative error is above the tolerance, when its one-sided
+slopes (y(h) − y(0))/h and (y(0) − y(−h))/h or D(h) and D(2h) disagree (a kink within the
+stencil), or when the measured noise is far above the modelled one (a kink or rounding in the
+inputs inflates Δ⁴, and an error could hide behind it). Each suspect
+direction is refined with Ridders' extrapolation: central differences at steps 16h, 8h, ...,
+h/128 extrapolated in a Neville table, keeping the estimate whose error estimate is smallest
+(the spread of neighbouring extrapolations, or the measured noise of that step if larger).
+Then
 
 - a real kink — the jump between the one-sided slopes, (L(t) − 2L(0) + L(−t)) / t, stays large
   at the smallest steps and does not shrink as t does — is left out (a near-kink, e.g. |x| at
@@ -24,7 +28,9 @@ Neville table, keeping the estimate whose error estimate is smallest. Then
   max), the direction that moves the whole tied group together is smooth and is checked instead:
   a max-pool that routes the gradient to every tied element fails there;
 - an estimate that agrees with the analytic value within 3× its own error estimate but not
-  within the tolerance is *unresolved*: neither a pass nor a failure, and said so;
+  within the tolerance is *unresolved*: neither a pass nor a failure, and said so; so is a
+  direction along which no output changes even at the largest step while the analytic value
+  predicts a change below the outputs' rounding (a saturated tanh's slope of 1e-14);
 - otherwise the refined estimate replaces the first one.
 
 After a fixed number of confirmed failures in one tensor the rest is not refined: the tensor
@@ -48,9 +54,9 @@ NOISE_REL = 0.1
 DEFAULTS = {np.dtype(np.float64): (1e-4, 1e-7), np.dtype(np.float32): (1e-2, 1e-3)}
 CONFIRMED = 8        # confirmed failures after which a tensor's other suspects are not refined
 _RIDDERS_START = 16.0
+_SUPPORT_STEP = 1000.0
 _RIDDERS_SHRINK = 2.0
 _RIDDERS_LEVELS = 12
-_MEASURED = 9.0      # |⟨Δ⁴, δ⟩| / (9h) ≈ noise of n
 
 
 @dataclass
@@ -71,11 +77,15 @@ class Direction:
     def __init__(self, arr: np.ndarray, original: np.ndarray, index=None, vector=None):
         self.arr, self.original, self.index, self.vector = arr, original, index, vector
 
-    def set(self, t: float) -> None:
+    def set(self, t: float) -> float:
+        """Move to x + t·v; returns the step actually taken. For a coordinate that is
+        (x + t) − x as stored, not t: at x ≈ 10⁴ the two differ by 1e-8 of a 1e-4 step, which
+        would pass for a gradient error."""
         if self.index is not None:
             self.arr[self.index] = self.original[self.index] + t
-        else:
-            self.arr[...] = self.original + t * self.vector
+            return float(self.arr[self.index]) - float(self.original[self.index])
+        self.arr[...] = self.original + t * self.vector
+        return t
 
     def reset(self) -> None:
         if self.index is not None:
@@ -93,12 +103,18 @@ class Evaluator:
         self.run, self.dys, self.y0 = run, dys, y0
         self.ulp = NOISE_ULPS * float(np.finfo(dtype).eps)
 
-    def outputs(self, direction: Direction, t: float) -> list:
-        direction.set(t)
+    def outputs(self, direction: Direction, t: float) -> tuple:
+        """(outputs at x + t·v, the step actually taken)."""
+        step = direction.set(t)
         try:
-            return self.run()
+            return self.run(), step
         finally:
             direction.reset()
+
+    def slopes(self, direction: Direction, t: float) -> tuple:
+        """(outputs at +t, outputs at −t, forward slope, backward slope) along v."""
+        (yp, tp), (ym, tm) = self.outputs(direction, t), self.outputs(direction, -t)
+        return yp, ym, self.dot(yp, self.y0) / tp, self.dot(self.y0, ym) / -tm
 
     def dot(self, a: list, b: list) -> float:
         return sum(float(np.sum((ya - yb) * d)) for ya, yb, d in zip(a, b, self.dys))
@@ -110,57 +126,101 @@ class Evaluator:
         return self.ulp * sum(float(np.sum(np.abs(y * d)[(ya != yb) | m]))
                               for y, ya, yb, d, m in zip(self.y0, a, b, self.dys, also))
 
+    def below_resolution(self, analytic: float, h: float) -> bool:
+        """After :meth:`refine`: no output moved even at the largest step, and the change the
+        analytic value predicts there is below the rounding of the outputs: nothing a finite
+        difference in this dtype can show (a saturated tanh's 1e-14 slope next to outputs 1)."""
+        if analytic == 0 or self.moved is None or any(np.any(m) for m in self.moved):
+            return False
+        rounding = self.ulp * sum(float(np.sum(np.abs(y * d))) for y, d in zip(self.y0, self.dys))
+        return abs(analytic) * _RIDDERS_START * h <= rounding
+
+    def support(self, direction: Direction, h: float) -> list:
+        """Masks of the outputs that a large step (±1000 h) along v changes: the outputs that
+        depend on this direction at all, including ones whose change at small steps is below
+        their rounding (a probability next to 1 moved by a logit 1e-14 away). A forward that
+        raises at such a step gives empty masks."""
+        masks = [np.zeros(y.shape, dtype=bool) for y in self.y0]
+        for t in (_SUPPORT_STEP * h, -_SUPPORT_STEP * h):
+            try:
+                ys, _ = self.outputs(direction, t)
+            except Exception:        # noqa: BLE001 - the layer rejects the value: no support
+                continue
+            masks = [m | (y != y0) for m, y, y0 in zip(masks, ys, self.y0)]
+        return masks
+
+    def fourth_difference(self, y2, y1, y_1, y_2) -> float:
+        """⟨Δ⁴, δ⟩ of five equally spaced points around y0, from differences of neighbours so
+        that outputs the steps did not change contribute exactly 0."""
+        return sum(float(np.sum(((a - b) - 3 * (b - c) + 3 * (c - e) - (e - f)) * d))
+                   for a, b, c, e, f, d in zip(y2, y1, self.y0, y_1, y_2, self.dys))
+
     def first_pass(self, direction: Direction, h: float) -> tuple:
-        """(n, noise, suspect-of-kink) from the four-point stencil at h."""
-        ys = {t: self.outputs(direction, t) for t in (h, -h, 2 * h, -2 * h)}
-        d1 = self.dot(ys[h], ys[-h]) / (2 * h)
-        d2 = self.dot(ys[2 * h], ys[-2 * h]) / (4 * h)
-        fwd, bwd = self.dot(ys[h], self.y0) / h, self.dot(self.y0, ys[-h]) / h
-        fourth = sum(float(np.sum((a - 4 * b + 6 * c - 4 * e + f) * d)) for a, b, c, e, f, d in
-                     zip(ys[2 * h], ys[h], self.y0, ys[-h], ys[-2 * h], self.dys))
-        noise = max(self.modelled_noise(ys[2 * h], ys[-2 * h]) / h,
-                    abs(fourth) / (_MEASURED * h))
-        n = (4 * d1 - d2) / 3
-        return n, noise, (fwd, bwd, d1, d2)
+        """(n, noise, (forward slope, backward slope, D(h), D(2h), modelled noise, measured
+        noise)) from the four-point stencil at h."""
+        yp, ym, up, down = self.slopes(direction, h)
+        yp2, ym2, up2, down2 = self.slopes(direction, 2 * h)
+        d1, d2 = (up + down) / 2, (up2 + down2) / 2
+        fourth = self.fourth_difference(yp2, yp, ym, ym2)
+        modelled, measured = self.modelled_noise(yp2, ym2) / h, abs(fourth) / (9 * h)
+        return (4 * d1 - d2) / 3, max(modelled, measured), (up, down, d1, d2, modelled, measured)
 
     def refine(self, direction: Direction, h: float) -> tuple:
         """Ridders' extrapolation from 16h down to h/128: (estimate, error estimate, jumps)
-        where jumps are (|one-sided slope difference|, larger |one-sided slope|, modelled
-        noise) at each step, largest step first. Every level is run (no early exit: the first
-        steps may straddle a near-kink that the later ones resolve). The noise at each step
-        counts every output that the largest step changed: an output whose change a small step
-        rounds away (a probability next to 1 that moves by 1e-16) still depends on x."""
+        where jumps are (|one-sided slope difference|, larger |one-sided slope|, modelled noise,
+        noise) at each step, largest step first. Every level is run (no early exit: the first steps may
+        straddle a near-kink that the later ones resolve).
+
+        The noise of the central difference at step t is the larger of the modelled one (a few
+        ulps of every output that depends on the direction, see :meth:`support`) and a measured one: steps t and 2t give five equally
+        spaced points, whose fourth difference ⟨Δ⁴, δ⟩ is the rounding of L times √70 plus a
+        truncation term that only makes the estimate safer; the largest of three neighbouring
+        levels is used, so one lucky small sample cannot pass for a quiet level."""
         t = _RIDDERS_START * h
-        previous, best, err, jumps, moved = [], float("nan"), float("inf"), [], None
-        fac0 = _RIDDERS_SHRINK ** 2
+        self.moved = None
+        steps, centres, jumps, rounding, previous = [], [], [], [], None
         for level in range(_RIDDERS_LEVELS):
-            yp, ym = self.outputs(direction, t), self.outputs(direction, -t)
-            if moved is None:
-                moved = [(a != c) | (b != c) for a, b, c in zip(yp, ym, self.y0)]
-            up, down = self.dot(yp, self.y0) / t, self.dot(self.y0, ym) / t
-            noise = self.modelled_noise(yp, ym, moved) / t
-            jumps.append((abs(up - down), max(abs(up), abs(down)), noise))
-            row = [(up + down) / 2]
-            fac = fac0
+            yp, ym, up, down = self.slopes(direction, t)
+            if self.moved is None:
+                self.moved = [(a != c) | (b != c) | m for a, b, c, m in
+                              zip(yp, ym, self.y0, self.support(direction, h))]
+            if previous is not None:
+                fourth = self.fourth_difference(previous[0], yp, ym, previous[1])
+                rounding.append(abs(fourth) / np.sqrt(70.0))
+            previous = (yp, ym)
+            steps.append(t)
+            centres.append((up + down) / 2)
+            jumps.append([abs(up - down), max(abs(up), abs(down)),
+                          self.modelled_noise(yp, ym, self.moved) / t])
+            t /= _RIDDERS_SHRINK
+        rounding = [rounding[0]] + rounding           # level 0 borrows level 1's sample
+        for k, jump in enumerate(jumps):
+            sigma = max(rounding[max(k - 1, 0):k + 2])
+            jump.append(max(jump[2], sigma / steps[k]))
+        best, err, row_above = float("nan"), float("inf"), []
+        fac0 = _RIDDERS_SHRINK ** 2
+        for level, centre in enumerate(centres):
+            noise = jumps[level][3]
+            row, fac = [centre], fac0
             for j in range(1, level + 1):
-                row.append((row[j - 1] * fac - previous[j - 1]) / (fac - 1))
+                row.append((row[j - 1] * fac - row_above[j - 1]) / (fac - 1))
                 fac *= fac0
-                e = max(abs(row[j] - row[j - 1]), abs(row[j] - previous[j - 1]), noise)
+                e = max(abs(row[j] - row[j - 1]), abs(row[j] - row_above[j - 1]), noise)
                 if e <= err:
                     err, best = e, row[j]
-            previous = row
-            t /= _RIDDERS_SHRINK
-        return best, err, jumps
+            row_above = row
+        return best, err, [tuple(j) for j in jumps]
 
 
 def is_real_kink(jumps: list, scale: float) -> bool:
     """A kink that stays: the jump between one-sided slopes is above KINK of the slopes (and of
-    the tensor's scale S) and well above the noise at each of the three smallest steps, and does
+    the tensor's scale S) and well above the modelled noise (a kink inflates the measured
+    one) at each of the three smallest steps, and does
     not shrink (a smooth function's jump falls with the step, a near-kink's vanishes)."""
     last = jumps[-3:]
     if len(last) < 3:
         return False
-    big = all(j > KINK * max(s, scale) and j > 10 * r for j, s, r in last)
+    big = all(j > KINK * max(s, scale) and j > 10 * r for j, s, r, _ in last)
     return big and last[-1][0] > 0.5 * last[0][0]
 
 
@@ -206,7 +266,7 @@ def check_elements(arr, analytic, evaluator: Evaluator, h: float, tol: float, rn
     scale = float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(n), initial=0.0)))
     limit = NOISE_REL * DEFAULTS[np.dtype(arr.dtype)][1]
     rel = relative_error(a, n, noise, scale, limit)
-    suspect = (rel >= tol) | np.array([_kink_in_stencil(*f[2], scale) for f in first])
+    suspect = (rel >= tol) | np.array([_unsure(*f[2], scale) for f in first])
     estimates = [Estimate(float(ni), float(ri)) for ni, ri in zip(n, noise)]
     confirmed = 0
     for k in np.argsort(-np.where(suspect, rel, -1.0)):
@@ -242,15 +302,21 @@ def relative_error(a, n, noise, scale: float, limit: float):
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
 
 
-def _kink_in_stencil(fwd, bwd, d1, d2, scale: float) -> bool:
+def _unsure(fwd, bwd, d1, d2, modelled, measured, scale: float) -> bool:
+    """The first pass cannot be trusted: a kink within the stencil (one-sided slopes, or D(h)
+    and D(2h), disagree), or a measured noise far above the modelled one (a kink, or rounding
+    in the inputs, inflates it — and would hide an error behind it)."""
     return (abs(fwd - bwd) > KINK * max(abs(fwd), abs(bwd), scale)
-            or abs(d1 - d2) > KINK * max(abs(d1), abs(d2), scale))
+            or abs(d1 - d2) > KINK * max(abs(d1), abs(d2), scale)
+            or measured > 10 * max(modelled, 1e-300))
 
 
 def _refined(evaluator, direction, h, analytic, tol, scale, limit) -> Estimate:
     best, err, jumps = evaluator.refine(direction, h)
     if is_real_kink(jumps, scale):
         return Estimate(best, err, kink=True, refined=True)
+    if evaluator.below_resolution(analytic, h):
+        return Estimate(best, err, unresolved=True, refined=True)
     rel = relative_error(np.array([analytic]), np.array([best]), np.array([err]), scale, limit)[0]
     unresolved = bool(rel >= tol and abs(analytic - best) <= 3 * err)
     return Estimate(best, err, unresolved=unresolved, refined=True)
