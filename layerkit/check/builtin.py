@@ -188,6 +188,20 @@ CASES = [
 ]
 
 
+# -- dense predictions and the lectures' remaining layers ----------------------------------------
+
+def _ce_dense(rng):
+    target = rng.integers(0, 4, size=(2, 3, 3))
+    target[0, 0, :2] = -100
+    loss = losses.CrossEntropy(axis=1, ignore_index=-100)
+    return LossAsLayer(loss, target), _normal(rng, 2, 4, 3, 3)
+
+
+CASES += [
+    Case("CrossEntropy", "axis 1, (2, 4, 3, 3), ignore_index -100", _ce_dense),
+]
+
+
 def names() -> list[str]:
     """The distinct layer and loss names with built-in cases, in order."""
     return list(dict.fromkeys(c.name for c in CASES))
