@@ -14,7 +14,8 @@ LAYERS = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"
           "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
           "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool", "BatchNorm1D",
           "BatchNorm2D", "Residual", "Concat", "Identity", "Embedding", "RNN", "LSTM", "GRU",
-          "Bidirectional", "Container"]
+          "Bidirectional", "Container", "LPPool1D", "LPPool2D", "LocalResponseNorm",
+          "ZeroPadShortcut"]
 CHECKPOINTS = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_VERSION"]
 
 # Written out by hand, not read from __all__: a move that drops a name must fail here.

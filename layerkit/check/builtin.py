@@ -197,8 +197,22 @@ def _ce_dense(rng):
     return LossAsLayer(loss, target), _normal(rng, 2, 4, 3, 3)
 
 
+def _positive(rng, *shape):
+    """|x| + 0.1: every power real and every window sum away from 0 (the LP kink)."""
+    return np.abs(rng.standard_normal(shape)) + 0.1
+
+
 CASES += [
     Case("CrossEntropy", "axis 1, (2, 4, 3, 3), ignore_index -100", _ce_dense),
+    Case("LPPool1D", "p 2, k 3, stride 2, ceil_mode, x (2, 2, 8)",
+         lambda r: (L.LPPool1D(2, 3, stride=2, ceil_mode=True), _normal(r, 2, 2, 8))),
+    Case("LPPool2D", "p 2, k 2, x (2, 3, 4, 6)", lambda r: (L.LPPool2D(2, 2), _normal(r, 2, 3, 4, 6))),
+    Case("LPPool2D", "p 3, k (2, 3), stride 1, x >= 0.1 (1, 2, 4, 5)",
+         lambda r: (L.LPPool2D(3, (2, 3), stride=1), _positive(r, 1, 2, 4, 5))),
+    Case("LocalResponseNorm", "size 3, alpha 0.5, beta 0.75, k 2, x (2, 5, 3, 3)",
+         lambda r: (L.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=2.0), 2 * _normal(r, 2, 5, 3, 3))),
+    Case("ZeroPadShortcut", "4->8, stride 2, x (2, 4, 5, 5)",
+         lambda r: (L.ZeroPadShortcut(4, 8, stride=2), _normal(r, 2, 4, 5, 5))),
 ]
 
 
