@@ -35,7 +35,7 @@ PUBLIC = {
     "layerkit.train": ["fit", "evaluate", "History", "METRICS"] + CHECKPOINTS,
     "layerkit.models": ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
                         "SequenceClassifier", "ImageClassifier", "build", "BUILDERS", "softmax",
-                        "Model", "HasSpec"],
+                        "Model", "HasSpec", "vgg16", "alexnet", "resnet20", "densenet_bc"],
     "layerkit.data": ["MissingExtraError", "Split", "TextSplit", "load_mnist5k", "load_digits",
                       "load_shakespeare", "shakespeare_plays", "SHAKESPEARE_VALID_PLAYS",
                       "SHAKESPEARE_TEST_PLAYS", "batches", "Batches", "one_hot", "CharVocab",
