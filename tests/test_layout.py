@@ -40,7 +40,7 @@ PUBLIC = {
                       "load_shakespeare", "shakespeare_plays", "SHAKESPEARE_VALID_PLAYS",
                       "SHAKESPEARE_TEST_PLAYS", "batches", "Batches", "one_hot", "CharVocab",
                       "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
-                      "DigitTask"],
+                      "DigitTask", "digit_canvases", "DigitCanvases"],
     "layerkit.train.recipes": ["RECIPES", "Result", "sample"],
     "layerkit.cli": ["main", "build_parser"],
 }
