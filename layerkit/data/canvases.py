@@ -11,6 +11,7 @@ import numpy as np
 
 from ..validation import float_dtype, number_in, one_of, positive_int
 from .images import load_mnist5k
+from .synthetic import DigitTask
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -51,11 +52,11 @@ class DigitCanvases:
     sources: np.ndarray
     columns: np.ndarray
 
-    PAD: ClassVar[int] = 0
-    BOS: ClassVar[int] = 1
-    EOS: ClassVar[int] = 2
+    PAD: ClassVar[int] = DigitTask.PAD
+    BOS: ClassVar[int] = DigitTask.BOS
+    EOS: ClassVar[int] = DigitTask.EOS
     VOCAB: ClassVar[tuple] = ("<pad>", "<bos>", "<eos>") + DIGIT_WORDS
-    VOCAB_SIZE: ClassVar[int] = 13
+    VOCAB_SIZE: ClassVar[int] = DigitTask.VOCAB_SIZE
     NUM_CLASSES: ClassVar[int] = 11
 
     def __len__(self) -> int:
@@ -65,13 +66,7 @@ class DigitCanvases:
     def decode(cls, ids) -> str:
         """The words of a caption's ids, BOS and PAD left out, up to the first EOS:
         ``[1, 10, 5, 12, 2, 0] -> "seven two nine"``."""
-        words = []
-        for i in np.asarray(ids).tolist():
-            if i == cls.EOS:
-                break
-            if i not in (cls.PAD, cls.BOS):
-                words.append(cls.VOCAB[i])
-        return " ".join(words)
+        return " ".join(DIGIT_WORDS[int(d)] for d in DigitTask.decode(ids))
 
     def text(self, i: int) -> str:
         """The caption of canvas ``i`` as words."""
@@ -157,7 +152,7 @@ def digit_canvases(n: int, *, split: str = "train", min_digits: int = 1, max_dig
             images[i, 0, :, c:c + 28] = cell
             labels[i, :, c:c + 28] = np.where(cell >= threshold, 1 + d, 0)
             digits[i, t], sources[i, t], columns[i, t] = d, row, c
-            captions[i, 1 + t] = d + 3
+            captions[i, 1 + t] = d + DigitTask.DIGIT_OFFSET
         captions[i, k + 1] = DigitCanvases.EOS
         lengths[i] = k + 2
     return DigitCanvases(images, captions, lengths, labels, digits, sources, columns)
