@@ -213,6 +213,9 @@ CASES += [
          lambda r: (L.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=2.0), 2 * _normal(r, 2, 5, 3, 3))),
     Case("ZeroPadShortcut", "4->8, stride 2, x (2, 4, 5, 5)",
          lambda r: (L.ZeroPadShortcut(4, 8, stride=2), _normal(r, 2, 4, 5, 5))),
+    Case("Reshape", "(2, 12) -> (2, 3, -1)", lambda r: (L.Reshape(3, -1), _normal(r, 2, 12))),
+    Case("Permute", "(2, 3, 4, 5) -> (2, 4, 5, 3)",
+         lambda r: (L.Permute(2, 3, 1), _normal(r, 2, 3, 4, 5))),
 ]
 
 

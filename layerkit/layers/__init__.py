@@ -13,6 +13,7 @@ from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 from .lppool import LPPool1D, LPPool2D
 from .response_norm import LocalResponseNorm
+from .reshape import Permute, Reshape
 from .shortcut import ZeroPadShortcut
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
@@ -21,4 +22,5 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
            "Embedding", "RNN", "LSTM", "GRU", "Bidirectional", "Container"]
-__all__ += ["LPPool1D", "LPPool2D", "LocalResponseNorm", "ZeroPadShortcut"]
+__all__ += ["LPPool1D", "LPPool2D", "LocalResponseNorm", "ZeroPadShortcut", "Reshape",
+            "Permute"]
