@@ -212,7 +212,7 @@ def torch_densenet_bc(torch, c_in, k, blocks, theta, classes):
 def copy_and_compare(torch, model, reference, x):
     """Copy layerkit's parameters into ``reference`` in order (shapes must agree), move the
     batch-norm scales and shifts off 1 and 0, and compare one training-mode forward (batch
-    statistics) and the input gradient of a random projection of the logits."""
+    statistics), then the input and parameter gradients of a random projection of the logits."""
     rng = np.random.default_rng(5)
     ours = list(model.params.values())
     theirs = list(reference.parameters())
@@ -232,7 +232,10 @@ def copy_and_compare(torch, model, reference, x):
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-9, atol=1e-11)
     dy = rng.standard_normal(y.shape)
     yt.backward(torch.tensor(dy))
+    model.zero_grad()
     np.testing.assert_allclose(model.backward(dy), t.grad.numpy(), rtol=1e-8, atol=1e-11)
+    for (name, g), p in zip(model.grads.items(), theirs):
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
 
 
 @pytest.mark.parametrize("shortcut", ["A", "B"])
@@ -240,7 +243,7 @@ def test_resnet20_matches_pytorch(shortcut):
     torch = torch_or_skip()
     model = models.resnet20(shortcut=shortcut, dtype=np.float64, seed=2)
     reference = torch_resnet20(torch, shortcut).double()
-    x = np.random.default_rng(6).standard_normal((4, 3, 32, 32))
+    x = np.random.default_rng(6).standard_normal((2, 3, 32, 32))
     copy_and_compare(torch, model, reference, x)
 
 
