@@ -91,11 +91,16 @@ class _Loss:
 
 @_shared_doc
 class CrossEntropy(_Loss):
-    """Cross-entropy of the softmax of logits along the last axis against a target.
+    """Cross-entropy of the softmax of logits along the class axis against a target.
 
     Parameters
     ----------
     {reduction}
+    axis : int, default -1
+        The class axis K of pred. −1: pred is (N, ..., K). 1 (PyTorch's layout for dense
+        predictions): pred is (N, K, H, W) or (N, K, L), class-index targets (N, H, W) or (N, L),
+        probability targets of pred's shape. Any axis but the batch axis 0 (checked at
+        ``forward`` against pred's rank); the result equals moving that axis to the end.
     ignore_index : int or None, default None
         A class-index target value that marks positions to leave out (PAD tokens, or −100 as
         in PyTorch): they add 0 to the loss, get exactly 0 gradient and are not counted by
@@ -104,14 +109,16 @@ class CrossEntropy(_Loss):
 
     Shape
     -----
-    pred : (N, K) or (N, T, K) logits z (any ``(N, ..., K)``), float32 or float64.
-    target : class indices of shape pred.shape[:-1] (any integer dtype, values in [0, K), or
-        ignore_index), or probabilities / one-hot of exactly pred.shape (float, values in
-        [0, 1]).
+    pred : (N, K) or (N, T, K) logits z (any ``(N, ..., K)``), float32 or float64; with
+        ``axis=1``: (N, K, *spatial).
+    target : class indices of pred's shape without the class axis (any integer dtype, values
+        in [0, K), or ignore_index), or probabilities / one-hot of exactly pred.shape (float,
+        values in [0, 1]).
 
     Notes
     -----
-    A position is one K-vector z (N of them for (N, K), N·T for (N, T, K)). With
+    A position is one K-vector z along the class axis (N of them for (N, K), N·T for
+    (N, T, K), N·H·W for (N, K, H, W) with ``axis=1``). With
     log p_k = z_k − m − log Σ_j e^{z_j − m}, m = max_j z_j (log-sum-exp, no overflow),
 
         ℓ = −Σ_k t_k log p_k          (class index y: t = one-hot(y), ℓ = −log p_y)
@@ -129,17 +136,49 @@ class CrossEntropy(_Loss):
     without a numpy warning), and the gradient is 0 everywhere in all three cases.
     """
 
-    def __init__(self, *, reduction: str = "mean", ignore_index: int | None = None):
+    def __init__(self, *, reduction: str = "mean", ignore_index: int | None = None,
+                 axis: int = -1):
         super().__init__(reduction=reduction)
         self.ignore_index = integer(type(self).__name__, "ignore_index", ignore_index,
                                     or_none=True)
+        self.axis = integer(type(self).__name__, "axis", axis)
 
     def _extra_repr(self) -> str:
-        return "" if self.ignore_index is None else f", ignore_index={self.ignore_index}"
+        return ("" if self.ignore_index is None else f", ignore_index={self.ignore_index}") + (
+            "" if self.axis == -1 else f", axis={self.axis}")
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """Return L (a float) and keep what backward needs."""
         self._check_pred(pred)
+        if self.axis == -1:
+            return self._forward_classes_last(pred, target)
+        pred, target = self._classes_last(pred, target)
+        value = self._forward_classes_last(pred, target)
+        grad, c, dtype = self._cache
+        self._cache = (np.ascontiguousarray(np.moveaxis(grad, -1, self.axis)), c, dtype)
+        return value
+
+    def _classes_last(self, pred: np.ndarray, target) -> tuple:
+        """Check ``axis`` and the target's shape in the caller's layout, then move the class
+        axis of pred (and of a probability target) to the end."""
+        who, shape = repr(self), tuple(pred.shape)
+        if pred.ndim < 2 or not (1 <= self.axis < pred.ndim or -pred.ndim < self.axis < -1):
+            raise ValueError(f"{who}: axis {self.axis} is not a class axis of pred of shape "
+                             f"{shape} (expected 1 <= axis < {pred.ndim} or {-pred.ndim} < "
+                             f"axis < 0; axis 0 is the batch)")
+        ids_shape = shape[:self.axis % pred.ndim] + shape[self.axis % pred.ndim + 1:]
+        if not isinstance(target, np.ndarray):
+            check_array(who, target, (...,), name="target")  # raises TypeError
+        if target.shape not in (ids_shape, shape):
+            raise ValueError(f"{who}: expected target of class indices with shape {ids_shape} "
+                             f"or of probabilities with shape {shape} (pred is {shape}, classes "
+                             f"on axis {self.axis}), got {tuple(target.shape)}")
+        if target.shape == shape:
+            target = np.moveaxis(target, self.axis, -1)
+        return np.moveaxis(pred, self.axis, -1), target
+
+    def _forward_classes_last(self, pred: np.ndarray, target) -> float:
+        """``forward`` for pred (N, ..., K): L, with ∂ℓ/∂z cached in that layout."""
         keep = self._check_target(pred, target)
         p, logp = softmax_and_log(pred.astype(np.float64, copy=False))
         if target.shape == pred.shape[:-1]:

@@ -14,7 +14,8 @@ LAYERS = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"
           "ConvTranspose2D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D",
           "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool", "BatchNorm1D",
           "BatchNorm2D", "Residual", "Concat", "Identity", "Embedding", "RNN", "LSTM", "GRU",
-          "Bidirectional", "Container"]
+          "Bidirectional", "Container", "LPPool1D", "LPPool2D", "LocalResponseNorm",
+          "ZeroPadShortcut", "Reshape", "Permute"]
 CHECKPOINTS = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_VERSION"]
 
 # Written out by hand, not read from __all__: a move that drops a name must fail here.
@@ -34,12 +35,12 @@ PUBLIC = {
     "layerkit.train": ["fit", "evaluate", "History", "METRICS"] + CHECKPOINTS,
     "layerkit.models": ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
                         "SequenceClassifier", "ImageClassifier", "build", "BUILDERS", "softmax",
-                        "Model", "HasSpec"],
+                        "Model", "HasSpec", "vgg16", "alexnet", "resnet20", "densenet_bc"],
     "layerkit.data": ["MissingExtraError", "Split", "TextSplit", "load_mnist5k", "load_digits",
                       "load_shakespeare", "shakespeare_plays", "SHAKESPEARE_VALID_PLAYS",
                       "SHAKESPEARE_TEST_PLAYS", "batches", "Batches", "one_hot", "CharVocab",
                       "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
-                      "DigitTask"],
+                      "DigitTask", "digit_canvases", "DigitCanvases"],
     "layerkit.train.recipes": ["RECIPES", "Result", "sample"],
     "layerkit.cli": ["main", "build_parser"],
 }

@@ -188,6 +188,37 @@ CASES = [
 ]
 
 
+# -- dense predictions and the lectures' remaining layers ----------------------------------------
+
+def _ce_dense(rng):
+    target = rng.integers(0, 4, size=(2, 3, 3))
+    target[0, 0, :2] = -100
+    loss = losses.CrossEntropy(axis=1, ignore_index=-100)
+    return LossAsLayer(loss, target), _normal(rng, 2, 4, 3, 3)
+
+
+def _positive(rng, *shape):
+    """|x| + 0.1: every power real and every window sum away from 0 (the LP kink)."""
+    return np.abs(rng.standard_normal(shape)) + 0.1
+
+
+CASES += [
+    Case("CrossEntropy", "axis 1, (2, 4, 3, 3), ignore_index -100", _ce_dense),
+    Case("LPPool1D", "p 2, k 3, stride 2, ceil_mode, x (2, 2, 8)",
+         lambda r: (L.LPPool1D(2, 3, stride=2, ceil_mode=True), _normal(r, 2, 2, 8))),
+    Case("LPPool2D", "p 2, k 2, x (2, 3, 4, 6)", lambda r: (L.LPPool2D(2, 2), _normal(r, 2, 3, 4, 6))),
+    Case("LPPool2D", "p 3, k (2, 3), stride 1, x >= 0.1 (1, 2, 4, 5)",
+         lambda r: (L.LPPool2D(3, (2, 3), stride=1), _positive(r, 1, 2, 4, 5))),
+    Case("LocalResponseNorm", "size 3, alpha 0.5, beta 0.75, k 2, x (2, 5, 3, 3)",
+         lambda r: (L.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=2.0), 2 * _normal(r, 2, 5, 3, 3))),
+    Case("ZeroPadShortcut", "4->8, stride 2, x (2, 4, 5, 5)",
+         lambda r: (L.ZeroPadShortcut(4, 8, stride=2), _normal(r, 2, 4, 5, 5))),
+    Case("Reshape", "(2, 12) -> (2, 3, -1)", lambda r: (L.Reshape(3, -1), _normal(r, 2, 12))),
+    Case("Permute", "(2, 3, 4, 5) -> (2, 4, 5, 3)",
+         lambda r: (L.Permute(2, 3, 1), _normal(r, 2, 3, 4, 5))),
+]
+
+
 def names() -> list[str]:
     """The distinct layer and loss names with built-in cases, in order."""
     return list(dict.fromkeys(c.name for c in CASES))

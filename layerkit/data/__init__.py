@@ -14,14 +14,16 @@ rule written in the loader's docstring, never on numpy's random streams.
 Batching needs no extra: :func:`batches` (shuffled mini-batches), :func:`one_hot`,
 :class:`CharVocab` and :class:`WordVocab` (text to int64 ids and back), :func:`sequence_batches`
 (truncated-BPTT windows for language models) and :func:`seq2seq_digits` (a synthetic
-sequence-to-sequence task).
+sequence-to-sequence task) and :func:`digit_canvases` (MNIST-5k digits side by side, with
+captions and per-pixel labels).
 
 Modules: :mod:`~layerkit.data.images`, :mod:`~layerkit.data.text`,
-:mod:`~layerkit.data.synthetic`, :mod:`~layerkit.data.batching` and
+:mod:`~layerkit.data.synthetic`, :mod:`~layerkit.data.canvases`, :mod:`~layerkit.data.batching` and
 :mod:`~layerkit.data.packages` (finding the files of the data extra).
 """
 
 from .batching import Batches, SequenceBatches, batches, one_hot, sequence_batches
+from .canvases import DigitCanvases, digit_canvases
 from .images import Split, load_digits, load_mnist5k
 from .packages import MissingExtraError
 from .synthetic import DigitTask, seq2seq_digits
@@ -34,3 +36,4 @@ __all__ = [
     "one_hot", "CharVocab", "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
     "DigitTask",
 ]
+__all__ += ["digit_canvases", "DigitCanvases"]

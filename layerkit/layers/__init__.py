@@ -11,6 +11,10 @@ from .recurrent import GRU, LSTM, RNN, Bidirectional
 from .normalization import BatchNorm1D, BatchNorm2D
 from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
+from .lppool import LPPool1D, LPPool2D
+from .response_norm import LocalResponseNorm
+from .reshape import Permute, Reshape
+from .shortcut import ZeroPadShortcut
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
            "softmax_jacobian", "Dropout", "Sequential", "Conv1D", "Conv2D", "Conv3D",
@@ -18,3 +22,5 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool",
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
            "Embedding", "RNN", "LSTM", "GRU", "Bidirectional", "Container"]
+__all__ += ["LPPool1D", "LPPool2D", "LocalResponseNorm", "ZeroPadShortcut", "Reshape",
+            "Permute"]

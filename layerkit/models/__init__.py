@@ -23,6 +23,10 @@ builder (``BUILDERS`` key)  model
                             ``greedy_decode``
 ``sequence_classifier``     :class:`SequenceClassifier`: Embedding -> RNN/LSTM/GRU -> Linear
                             on the last state, ids (N, T) -> logits (N, K)
+``vgg16``                   VGG-16, (N, 3, 224, 224) -> (N, 1000), torchvision's shapes
+``alexnet``                 AlexNet, (N, 3, 224, 224) -> (N, 1000), torchvision's shapes
+``resnet20``                He et al.'s CIFAR ResNet-20, (N, 3, 32, 32) -> (N, 10)
+``densenet_bc``             DenseNet-BC (default BC-40, k = 12), (N, 3, H, W) -> (N, 10)
 ==========================  =================================================================
 
 The classifiers return *logits*. "A softmax output layer trained with cross-entropy" is
@@ -43,8 +47,9 @@ from .base import HasSpec, Model
 from .language import CharLSTM, NGram, char_lstm
 from .registry import BUILDERS, build
 from .sequence import Seq2Seq, SequenceClassifier
-from .vision import ImageClassifier, lenet5, vgg_small
+from .vision import ImageClassifier, alexnet, densenet_bc, lenet5, resnet20, vgg16, vgg_small
 
 __all__ = ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
            "SequenceClassifier", "ImageClassifier", "build", "BUILDERS", "softmax", "Model",
            "HasSpec"]
+__all__ += ["vgg16", "alexnet", "resnet20", "densenet_bc"]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from .language import NGram, char_lstm
 from .sequence import Seq2Seq, SequenceClassifier
-from .vision import lenet5, vgg_small
+from .vision import alexnet, densenet_bc, lenet5, resnet20, vgg16, vgg_small
 
 
 BUILDERS = {
@@ -17,6 +17,10 @@ BUILDERS = {
     "ngram": NGram,
     "seq2seq": Seq2Seq,
     "sequence_classifier": SequenceClassifier,
+    "vgg16": vgg16,
+    "alexnet": alexnet,
+    "resnet20": resnet20,
+    "densenet_bc": densenet_bc,
 }
 
 
