@@ -40,7 +40,7 @@ PUBLIC = {
                       "SHAKESPEARE_TEST_PLAYS", "batches", "Batches", "one_hot", "CharVocab",
                       "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
                       "DigitTask"],
-    "layerkit.train.recipes": ["RECIPES", "Result", "sample"],
+    "layerkit.train.recipes": ["RECIPES", "Result", "sample", "check_options"],
     "layerkit.cli": ["main", "build_parser"],
 }
 
