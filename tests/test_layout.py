@@ -42,6 +42,8 @@ PUBLIC = {
                       "DigitTask"],
     "layerkit.train.recipes": ["RECIPES", "Result", "sample", "check_options"],
     "layerkit.cli": ["main", "build_parser"],
+    "layerkit.jit_notice": ["install", "on_first_compile", "cold_modules", "estimate_s",
+                            "message", "COMPILE_S", "THRESHOLD_S"],
 }
 
 
