@@ -42,6 +42,8 @@ PUBLIC = {
                       "DigitTask"],
     "layerkit.train.recipes": ["RECIPES", "Result", "sample", "check_options"],
     "layerkit.cli": ["main", "build_parser"],
+    "layerkit.interop": ["to_torch", "from_torch", "state_dict", "load_state_dict",
+                         "torch_names"],
     "layerkit.jit_notice": ["install", "on_first_compile", "cold_modules", "estimate_s",
                             "message", "COMPILE_S", "THRESHOLD_S"],
 }
