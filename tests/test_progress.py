@@ -100,3 +100,21 @@ def test_wrap_items_breaks_only_between_items():
     assert text.splitlines() == ["epoch 1/9  alpha 1.0000", "  beta 2.0000  gamma 3.0000"]
     assert wrap_items("e", ["a" * 30], width=10) == "e\n  " + "a" * 30   # a long item stays whole
 
+
+
+def test_seq2seq_shows_a_bar_per_range_of_steps(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setenv("COLUMNS", "80")
+    from layerkit.train.recipes import seq2seq
+    result = seq2seq(steps=5, eval_every=2, batch_size=8, hidden_size=8, embedding_dim=4,
+                     max_len=2, out=str(tmp_path / "s.npz"))
+    lines = screen(capsys.readouterr().err)
+    assert all(len(line) <= 80 for line in lines) and len(lines) == len(set(lines)), lines
+    bars = [line for line in lines if line.startswith("steps ")]
+    assert [b.split()[1] for b in bars] == ["1-2/5", "3-4/5", "5-5/5"], lines
+    summaries = [line for line in lines if line.startswith("step ")]
+    assert [s.split()[1] for s in summaries] == ["2/5", "4/5", "5/5"]
+    last = result.history[-1]
+    assert f"loss {last['loss']:.4f}" in summaries[-1]
+    assert f"accuracy {last['accuracy']:.2%}" in summaries[-1]
+    assert lines.index(bars[1]) == lines.index(summaries[0]) + 1    # bar, its metrics, next bar
