@@ -63,7 +63,12 @@ def on_first_compile(dispatcher, file=None) -> bool:
     seconds = estimate_s(cold_modules(cache_dir)) if cache_dir else 0.0
     if seconds <= THRESHOLD_S:
         return False
-    print(message(seconds), file=file if file is not None else sys.stderr, flush=True)
+    out = file if file is not None else sys.stderr
+    bars = sys.modules.get("tqdm")
+    if bars is not None and hasattr(bars, "tqdm"):
+        bars.tqdm.write(message(seconds), file=out)        # on its own line, above any bar
+    else:
+        print(message(seconds), file=out, flush=True)
     return True
 
 

@@ -69,3 +69,16 @@ def test_a_real_first_run_and_the_second(tmp_path):
                            text=True, check=True) for _ in range(2)]
     assert runs[0].stderr.count("compiling layerkit's numba kernels (first run only") == 1
     assert runs[1].stderr == ""
+
+
+def test_the_notice_gets_its_own_line_above_a_progress_bar(tmp_path, fresh_state):
+    tqdm = pytest.importorskip("tqdm")
+    import io
+    from tests.test_progress import screen
+    out = io.StringIO()
+    bar = tqdm.tqdm(total=3, desc="epoch 1/1", file=out, bar_format="{desc} {n_fmt}/{total_fmt}")
+    assert jit_notice.on_first_compile(_dispatcher("layerkit.kernels.conv", tmp_path), file=out)
+    bar.update(3)
+    bar.close()
+    lines = screen(out.getvalue())
+    assert lines == [jit_notice.message(sum(jit_notice.COMPILE_S.values())), "epoch 1/1 3/3"]
