@@ -136,3 +136,23 @@ def test_bash_block_commands_exist(line, code, printed):
     assert commands, f"README.md:{line}: an empty bash block"
     for cmd in commands:
         _check_command(cmd)
+
+
+@pytest.mark.parametrize("line", [
+    "layerkit train nosuch",                       # a recipe that is not there
+    "layerkit gradcheck --no-such-option",
+    'pip install ".[test,nosuch]"',                # an extra pyproject.toml does not define
+    "python benchmarks/run.py --no-such-option",
+    "pytest notebooks/no_such_notebook.ipynb",
+    "make all",                                    # a program this test cannot check
+])
+def test_the_bash_checker_catches_a_stale_command(line, capsys):
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
+        for cmd in _commands(line):
+            _check_command(cmd)
+    capsys.readouterr()
+
+
+def test_commands_split_at_and_and_drop_comments_and_redirections():
+    assert _commands('pip install ".[x]" && layerkit template conv2d > my.py   # note\n') == [
+        ["pip", "install", ".[x]"], ["layerkit", "template", "conv2d"]]
