@@ -15,6 +15,9 @@ import os as _os
 for _name, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("OPENBLAS_THREAD_TIMEOUT", "4")):
     _os.environ.setdefault(_name, _value)
 
+from . import jit_notice as _jit_notice  # noqa: E402
+_jit_notice.install()        # a cold numba cache: say on stderr that compiling takes a while
+
 from . import init, layers  # noqa: E402
 from .check import GradcheckReport, gradcheck
 from .layer import Layer

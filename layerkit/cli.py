@@ -143,49 +143,68 @@ def _template(args) -> int:
 
 _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its signature names
     "epochs": (int, "passes over the training data"),
-    "steps": (int, "training steps (seq2seq: a fresh batch each step)"),
+    "steps": (int, "training steps (a fresh batch each step)"),
     "batch_size": (int, "examples (or text streams) per step"),
     "lr": (float, "Adam's learning rate"),
     "seed": (int, "seed of the initial weights and the batch order"),
     "out": (str, "checkpoint file to write"),
-    "threads": (int, "numpy BLAS threads (default 1; needs threadpoolctl, in the train extra)"),
-    "limit": (int, "lenet: train on the first LIMIT images only"),
-    "max_chars": (int, "char-lstm: train on the first MAX_CHARS characters only"),
-    "seq_len": (int, "char-lstm: characters per BPTT window"),
+    "threads": (int, "numpy BLAS threads (needs threadpoolctl, in the train extra)"),
+    "limit": (int, "train and test on the first LIMIT images only"),
+    "max_chars": (int, "train and validate on the first MAX_CHARS characters only"),
+    "seq_len": (int, "characters per BPTT window"),
     "hidden_size": (int, "recurrent hidden size"),
-    "n": (int, "ngram: order (context of n-1 characters)"),
-    "k": (float, "ngram: add-k smoothing"),
-    "task": (str, "seq2seq: reverse or sort"),
-    "max_len": (int, "seq2seq: longest digit string"),
+    "embedding_dim": (int, "embedding size"),
+    "clip": (float, "gradient-norm clipping threshold"),
+    "n": (int, "order (context of n-1 characters)"),
+    "k": (float, "add-k smoothing"),
+    "task": (str, "reverse, sort or copy"),
+    "max_len": (int, "longest digit string"),
+    "eval_every": (int, "steps per progress bar and held-out evaluation"),
+}
+_RECIPE_SUMMARIES = {
+    "lenet": "LeNet-5 on MNIST-5k (test accuracy)",
+    "char-lstm": "character LSTM on Shakespeare (validation perplexity vs a 5-gram)",
+    "ngram": "character n-gram on Shakespeare (validation perplexity)",
+    "seq2seq": "LSTM encoder-decoder reversing digit strings (exact-sequence accuracy)",
 }
 
 
-def _train(args) -> int:
+def _recipe_options(recipe) -> dict:
+    """The ``_TRAIN_OPTIONS`` that ``recipe`` takes, with its defaults: name -> default."""
     import inspect
 
+    return {name: p.default for name, p in inspect.signature(recipe).parameters.items()
+            if name in _TRAIN_OPTIONS}
+
+
+def _train(args) -> int:
     from .train import recipes
     from .data import MissingExtraError
 
     recipe = recipes.RECIPES[args.recipe]
-    accepted = inspect.signature(recipe).parameters
+    accepted = _recipe_options(recipe)
     kwargs = {}
     for name in _TRAIN_OPTIONS:
         value = getattr(args, name)
         if value is None:
             continue
         if name not in accepted:
-            takes = ", ".join("--" + p.replace("_", "-") for p in accepted if p in _TRAIN_OPTIONS)
+            takes = ", ".join("--" + p.replace("_", "-") for p in accepted)
             print(f"layerkit train {args.recipe}: --{name.replace('_', '-')} does not apply "
-                  f"here; it takes {takes}", file=sys.stderr)
+                  f"here; it takes {takes} (layerkit train {args.recipe} --help)",
+                  file=sys.stderr)
             return 2
         kwargs[name] = value
     try:
+        recipes.check_options(args.recipe, kwargs)
         result = recipe(progress=not args.quiet, **kwargs)
     except MissingExtraError as e:
         print(f"layerkit train: {e}", file=sys.stderr)
         return 2
     except (ValueError, TypeError) as e:
-        print(f"layerkit train {args.recipe}: {e}", file=sys.stderr)
+        text = str(e)
+        prefix = "" if text.startswith(f"{args.recipe}: ") else f"{args.recipe}: "
+        print(f"layerkit train {prefix}{text}", file=sys.stderr)
         return 2
     print(result.summary())
     return 0
@@ -278,24 +297,30 @@ def _add_template_parser(sub) -> None:
 
 
 def _add_train_parser(sub) -> None:
-    """``layerkit train RECIPE``: one ``--option`` per entry of ``_TRAIN_OPTIONS``."""
+    """``layerkit train RECIPE [--option ...]``: one sub-command per recipe, whose help lists the
+    options its function takes (from ``_TRAIN_OPTIONS``) with their defaults; the other options
+    are accepted but hidden, so that using one says which recipe it belongs to."""
     from .train.recipes import RECIPES
     tr = sub.add_parser("train", help="train a model of the lecture material on real data",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a model with sensible defaults, show progress, print "
                                     "the final metrics and save a checkpoint.",
-                        epilog="recipes:\n"
-                               "  lenet      LeNet-5 on MNIST-5k (test accuracy)\n"
-                               "  char-lstm  character LSTM on Shakespeare (validation "
-                               "perplexity vs a 5-gram)\n"
-                               "  ngram      character n-gram on Shakespeare\n"
-                               "  seq2seq    LSTM encoder-decoder reversing digit strings\n"
-                               "needs the train extra: pip install \".[train]\"")
-    tr.add_argument("recipe", choices=sorted(RECIPES))
-    for name, (kind, text) in _TRAIN_OPTIONS.items():
-        tr.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
-    tr.add_argument("--quiet", action="store_true", help="no progress output")
-    tr.set_defaults(func=_train)
+                        epilog="recipes:\n" + "".join(
+                            f"  {name:10} {_RECIPE_SUMMARIES[name]}\n" for name in RECIPES)
+                        + "options: layerkit train RECIPE --help\n"
+                          "needs the train extra: pip install \".[train]\"")
+    recipes = tr.add_subparsers(dest="recipe", required=True, metavar="RECIPE",
+                                parser_class=_Parser)
+    for name, recipe in RECIPES.items():
+        r = recipes.add_parser(name, help=_RECIPE_SUMMARIES[name],
+                               description=f"{name}: {_RECIPE_SUMMARIES[name]}.")
+        takes = _recipe_options(recipe)
+        for option, (kind, text) in _TRAIN_OPTIONS.items():
+            default = "all" if takes.get(option) is None else takes[option]
+            shown = f"{text} (default: {default})" if option in takes else argparse.SUPPRESS
+            r.add_argument("--" + option.replace("_", "-"), type=kind, default=None, help=shown)
+        r.add_argument("--quiet", action="store_true", help="no progress output")
+        r.set_defaults(func=_train)
 
 
 def _add_sample_parser(sub) -> None:

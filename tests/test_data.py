@@ -331,6 +331,18 @@ def test_char_vocab_round_trip_and_ids():
     assert vocab.decode(vocab.encode("")) == ""
 
 
+def test_vocab_decode_takes_a_list_as_an_array():
+    v = CharVocab.build("abc")                       # ids: a 0, b 1, c 2
+    assert v.decode([2, 0, 1]) == "cab" == v.decode(np.array([2, 0, 1]))
+    assert v.decode((1,)) == "b" and v.decode([]) == ""
+    with pytest.raises(TypeError, match="integer dtype"):
+        v.decode([1.5])
+    with pytest.raises(ValueError, match=r"expected ids in \[0, 3\)"):
+        v.decode([3])
+    w = WordVocab.build("to be or not to be")
+    assert w.decode([w.encode("be")[0], w.encode("or")[0]]) == "be or"
+
+
 def test_char_vocab_unknown_characters():
     vocab = CharVocab.build("abc")
     with pytest.raises(ValueError, match=r"CharVocab\(size=3, unk=None\): expected characters of "

@@ -40,9 +40,13 @@ PUBLIC = {
                       "load_shakespeare", "shakespeare_plays", "SHAKESPEARE_VALID_PLAYS",
                       "SHAKESPEARE_TEST_PLAYS", "batches", "Batches", "one_hot", "CharVocab",
                       "WordVocab", "sequence_batches", "SequenceBatches", "seq2seq_digits",
-                      "DigitTask", "digit_canvases", "DigitCanvases"],
-    "layerkit.train.recipes": ["RECIPES", "Result", "sample"],
+                       "DigitTask", "digit_canvases", "DigitCanvases"],
+    "layerkit.train.recipes": ["RECIPES", "Result", "sample", "check_options"],
     "layerkit.cli": ["main", "build_parser"],
+    "layerkit.interop": ["to_torch", "from_torch", "state_dict", "load_state_dict",
+                         "torch_names"],
+    "layerkit.jit_notice": ["install", "on_first_compile", "cold_modules", "estimate_s",
+                            "message", "COMPILE_S", "THRESHOLD_S"],
 }
 
 

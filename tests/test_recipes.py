@@ -94,3 +94,72 @@ def test_linear_decay_schedule():
     assert factors[-1] == pytest.approx(0.1)               # lr/10 at the last step
     assert all(a > b for a, b in zip(factors[49:], factors[50:]))   # then strictly decreasing
     assert factors[74] == pytest.approx(1.0 - 0.9 * 25 / 50)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["seq2seq", "--steps", "0"], "seq2seq: steps must be a positive integer, got 0"),
+    (["seq2seq", "--steps", "-1"], "seq2seq: steps must be a positive integer, got -1"),
+    (["seq2seq", "--task", "rotate"], "seq2seq: task must be one of"),
+    (["seq2seq", "--eval-every", "0"], "seq2seq: eval_every must be a positive integer"),
+    (["lenet", "--epochs", "0"], "lenet: epochs must be a positive integer, got 0"),
+    (["lenet", "--lr", "-0.1"], "lenet: lr must be in (0.0, inf), got -0.1"),
+    (["lenet", "--limit", "0"], "lenet: limit must be a positive integer"),
+    (["char-lstm", "--seq-len", "0"], "char-lstm: seq_len must be a positive integer"),
+    (["char-lstm", "--clip", "nan"], "char-lstm: clip must be in (0.0, inf)"),
+    (["ngram", "--k", "0"], "ngram: k must be in (0.0, inf), got 0.0"),
+    (["ngram", "--seed", "1"], "--seed does not apply here"),
+    (["lenet", "--seed", "-3"], "lenet: seed must be a non-negative integer, got -3"),
+    (["lenet", "--out", "no/such/folder/x.npz"], "out must be a file in an existing folder"),
+])
+def test_every_option_is_checked_before_any_data_or_training(argv, message, monkeypatch,
+                                                              capsys):
+    from layerkit import data
+    for loader in ("load_mnist5k", "load_shakespeare"):
+        monkeypatch.setattr(data, loader, lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr("layerkit.data.seq2seq_digits",
+                        lambda *a, **k: pytest.fail("seq2seq data made"))
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"layerkit train {argv[0]}: ") and message in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("recipe", ["lenet", "char-lstm", "ngram", "seq2seq"])
+def test_recipe_help_lists_its_own_options_with_defaults(recipe, capsys):
+    import inspect
+    from layerkit.train.recipes import RECIPES
+    with pytest.raises(SystemExit) as e:
+        main(["train", recipe, "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())        # argparse wraps the lines
+    params = inspect.signature(RECIPES[recipe]).parameters
+    for name, p in params.items():
+        if name == "progress":
+            continue
+        default = "all" if p.default is None else p.default
+        assert f"--{name.replace('_', '-')}" in text, name
+        assert f"(default: {default})" in text, (name, default)
+    others = {"--steps", "--epochs", "--limit", "--n", "--task", "--max-chars"} - {
+        "--" + n.replace("_", "-") for n in params}
+    assert not [o for o in others if f"{o} " in text]
+
+
+def test_sample_of_a_file_that_is_no_checkpoint(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("ROMEO: hello\n")
+    assert main(["sample", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a layerkit checkpoint (not an .npz archive)" in err
+    assert "pickle" not in err
+
+
+def test_checkpoints_get_the_mode_of_the_umask(tmp_path):
+    import layerkit as lk
+    old = os.umask(0o027)
+    try:
+        lk.checkpoint.save(lk.models.lenet5(), tmp_path / "a.npz")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o640

@@ -217,9 +217,16 @@ class CharVocab:
         return ids.astype(np.int64)
 
     def decode(self, ids) -> str:
-        """The string of a 1-D integer array of ids."""
-        check_ids(repr(self), ids, ("T",), "ids", len(self))
+        """The string of a 1-D integer array (or list) of ids."""
+        ids = check_ids(repr(self), _id_array(ids), ("T",), "ids", len(self))
         return self._points[ids].astype("<u4").tobytes().decode("utf-32-le")
+
+
+def _id_array(ids):
+    """A list or tuple of ids as an array (``[]``: an empty int64 one); anything else as is."""
+    if isinstance(ids, (list, tuple)):
+        return np.asarray(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+    return ids
 
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -289,6 +296,6 @@ class WordVocab:
         return np.array([get(t, 0) for t in self.tokenize(text)], dtype=np.int64)
 
     def decode(self, ids) -> str:
-        """Tokens of a 1-D integer array of ids, joined by single spaces."""
-        check_ids(repr(self), ids, ("T",), "ids", len(self))
+        """Tokens of a 1-D integer array (or list) of ids, joined by single spaces."""
+        ids = check_ids(repr(self), _id_array(ids), ("T",), "ids", len(self))
         return " ".join(self.tokens[i] for i in ids.tolist())

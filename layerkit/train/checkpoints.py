@@ -112,6 +112,7 @@ def _write(who: str, model, path, spec, meta) -> None:
             np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp's 0600 -> the mode of any new file
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -119,6 +120,12 @@ def _write(who: str, model, path, spec, meta) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save(model, path, *, meta=None) -> None:
@@ -165,6 +172,11 @@ def _read(who: str, path) -> tuple[dict | None, dict, dict]:
     where = f"{who}: checkpoint {path!r}"
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{where} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if len(head) == 4 and head != b"PK\x03\x04":          # every .npz is a zip archive
+            raise ValueError(f"{where} is not a layerkit checkpoint (not an .npz archive); "
+                             f"checkpoints are written by `layerkit train` and save()")
     try:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):

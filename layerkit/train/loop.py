@@ -14,7 +14,7 @@ from ..validation import flag, has_methods, integer, number_in, positive_int
 from .history import History
 from .metrics import (LossMean, check_data, check_metrics, evaluate_data, is_arrays,
                       is_sequence_target, output_of, reset_state, set_mode)
-from .progress import Progress, postfix
+from .progress import Progress, epoch_summary
 
 
 def fit(model, loss, optimizer, train_data, *, epochs, batch_size=None, val_data=None,
@@ -59,8 +59,10 @@ def fit(model, loss, optimizer, train_data, *, epochs, batch_size=None, val_data
     shuffle : bool
         Shuffle array training data (validation data are never shuffled).
     progress : bool
-        Show progress on stderr: a tqdm bar per epoch (loss and throughput in the postfix) when
-        the optional ``tqdm`` package is installed, else one plain line per epoch. False: silent.
+        Show progress on stderr (:mod:`layerkit.train.progress`): per epoch a short bar with the
+        running loss (tqdm's, when the optional package is installed; else the epoch's label),
+        then the epoch's metrics on a line of their own, wrapped at the terminal's width.
+        False: silent.
     log : callable or writable file, optional
         After each epoch, ``log(record)`` is called, or, for an object with ``write``, the record
         is written as one line of JSON (JSON Lines).
@@ -90,12 +92,12 @@ def fit(model, loss, optimizer, train_data, *, epochs, batch_size=None, val_data
     trainer = _Trainer(who, model, loss, optimizer, clip_norm)
     next_data = _epoch_data(train_data, batch_size, shuffle, seed)
     history, was_training = History(), getattr(model, "training", None)
-    bar = Progress(progress, epochs)
+    bar = Progress(progress)
     try:
         for epoch in range(1, epochs + 1):
-            totals = trainer.epoch(epoch, next_data, bar)
+            totals = trainer.epoch(epoch, epochs, next_data, bar)
             val = _validate(who, model, loss, val_data, epoch, batch_size, metrics)
-            history.append(_publish(totals.record(epoch, val), bar, log))
+            history.append(_publish(totals.record(epoch, val), epochs, bar, log))
     finally:
         bar.close()
         if was_training is not None:
@@ -161,11 +163,6 @@ class _EpochTotals:
     def samples_per_s(self) -> float:
         return self.samples / self.train_time if self.train_time > 0 else float("inf")
 
-    def step_postfix(self) -> str:
-        """The progress postfix after a step (tokens/s only once time has passed)."""
-        tps = self.tokens / self.train_time if self.seq and self.train_time > 0 else None
-        return postfix(self.mean.value, self.samples_per_s(), tps, {})
-
     def record(self, epoch: int, val: dict) -> dict:
         """The History record of the epoch; ``seconds`` includes the validation ``val``."""
         record = {"epoch": epoch, "train_loss": self.mean.value, **val}
@@ -205,17 +202,17 @@ class _Trainer:
         self.optimizer.step()
         return value, out
 
-    def epoch(self, epoch: int, next_data, bar) -> _EpochTotals:
+    def epoch(self, epoch: int, epochs: int, next_data, bar) -> _EpochTotals:
         """One pass over ``next_data(epoch)`` after ``reset_state()``, shown on ``bar``."""
         totals = _EpochTotals(self.loss, time.perf_counter())
         reset_state(self.model)
         data = next_data(epoch)
-        bar.start(epoch, len(data) if hasattr(data, "__len__") else None)
+        bar.start(f"epoch {epoch}/{epochs}", len(data) if hasattr(data, "__len__") else None)
         step = 0
         for step, (xb, yb) in enumerate(data, start=1):
             value, out = self.step(xb, yb, f"epoch {epoch}, step {step}")
             totals.add(value, out, xb, yb)
-            bar.step(totals.step_postfix())
+            bar.step(totals.mean.value)
         if step == 0:
             raise ValueError(f"{self.who}: train_data yielded no batches in epoch {epoch}")
         return totals
@@ -231,11 +228,10 @@ def _validate(who, model, loss, val_data, epoch, batch_size, metrics) -> dict:
     return {"val_loss": res["loss"], **{f"val_{m}": res[m] for m in metrics}}
 
 
-def _publish(record: dict, bar, log) -> dict:
-    """End the epoch on the progress bar and pass ``record`` to ``log``; returns ``record``."""
-    extra = {k: v for k, v in record.items() if k.startswith("val_")}
-    bar.end(record, postfix(record["train_loss"], record["samples_per_s"],
-                            record["tokens_per_s"], extra))
+def _publish(record: dict, epochs: int, bar, log) -> dict:
+    """End the epoch on the progress bar with its metrics line and pass ``record`` to ``log``;
+    returns ``record``."""
+    bar.end(epoch_summary(record, epochs))
     if log is None:
         return record
     if hasattr(log, "write"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from .. import data as D
 from ..losses import CrossEntropy
 from ..optim import Adam, clip_grad_norm
 from ..threads import blas_threads
+from ..validation import flag, integer, number_in, one_of, positive_int
 from .checkpoints import save
 from .history import format_value
 from .loop import fit
+from .progress import Progress, wrap_items
 
 __all__ = ["RECIPES", "Result", "lenet", "ngram", "char_lstm", "seq2seq", "sample",
-           "linear_decay", "seq2seq_accuracy"]
+           "linear_decay", "seq2seq_accuracy", "check_options"]
 
 
 @dataclass
@@ -56,6 +59,36 @@ def _say(progress: bool, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+_POSITIVE_INTS = ("epochs", "steps", "batch_size", "seq_len", "hidden_size", "embedding_dim",
+                  "max_len", "eval_every", "n")
+_POSITIVE_INTS_OR_NONE = ("threads", "limit", "max_chars")
+_POSITIVE_NUMBERS = ("lr", "k", "clip")
+TASKS = ("reverse", "sort", "copy")
+
+
+def check_options(who: str, options: dict) -> None:
+    """Check a recipe's options before any data is loaded or step is taken: counts are positive
+    integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
+    finite and > 0, ``seed`` a non-negative integer, ``task`` one of :data:`TASKS`, and
+    ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
+    for name, value in options.items():
+        if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
+            positive_int(who, name, value)
+        elif name in _POSITIVE_NUMBERS:
+            number_in(who, name, value, 0.0, math.inf, low_open=True, high_open=True)
+        elif name == "seed" and integer(who, name, value) < 0:
+            raise ValueError(f"{who}: seed must be a non-negative integer, got {value!r}")
+        elif name == "task":
+            one_of(who, name, value, TASKS)
+        elif name == "progress":
+            flag(who, name, value)
+        elif name == "out":
+            folder = os.path.dirname(os.path.abspath(os.fspath(value)))
+            if os.path.isdir(value) or not os.path.isdir(folder):
+                raise ValueError(f"{who}: out must be a file in an existing folder (the "
+                                 f"checkpoint is written there after training), got {value!r}")
+
+
 # -- LeNet-5 on MNIST --------------------------------------------------------------------------
 
 def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
@@ -68,6 +101,7 @@ def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int
     """
     from ..models import lenet5
 
+    check_options("lenet", dict(locals()))
     split = D.load_mnist5k()
     x, y, x_test, y_test = split
     if limit is not None:
@@ -104,7 +138,10 @@ def ngram(*, n: int = 5, k: float = 0.03, out: str = "ngram.npz",
     validation plays (n = 3..7, k = 0.01..0.2): perplexity 5.249."""
     from ..models import NGram
 
+    check_options("ngram", dict(locals()))
+    _say(progress, "loading the Shakespeare plays ...")
     text, vocab, train_ids, valid_ids = _shakespeare()
+    _say(progress, f"counting the {n}-grams of {len(train_ids):,} characters ...")
     t0 = time.perf_counter()
     model = NGram(n, k=k, vocab_size=len(vocab)).fit(train_ids)
     ppl = model.perplexity(valid_ids)
@@ -132,6 +169,8 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
     """
     from ..models import NGram, char_lstm as build_char_lstm
 
+    check_options("char-lstm", dict(locals()))
+    _say(progress, "loading the Shakespeare plays ...")
     text, vocab, train_ids, valid_ids = _shakespeare()
     if max_chars is not None:
         train_ids, valid_ids = train_ids[:max_chars], valid_ids[:max_chars]
@@ -189,14 +228,19 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
     """
     from ..models import Seq2Seq
 
+    check_options("seq2seq", dict(locals()))
     model = Seq2Seq(D.DigitTask.VOCAB_SIZE, D.DigitTask.VOCAB_SIZE, hidden_size=hidden_size,
                     embedding_dim=embedding_dim, seed=seed)
     held_out = D.seq2seq_digits(2000, task=task, max_len=max_len, seed=10**6 + seed)
     loss, opt = CrossEntropy(ignore_index=D.DigitTask.PAD), Adam(model, lr=lr)
     history, accuracy, tokens = [], float("nan"), 0
+    bar = Progress(progress)
     with blas_threads(threads):
         t0 = time.perf_counter()
         for step in range(1, steps + 1):
+            if (step - 1) % eval_every == 0:         # one bar per range of eval_every steps
+                last = min(step + eval_every - 1, steps)
+                bar.start(f"steps {step}-{last}/{steps}", last - step + 1)
             batch = D.seq2seq_digits(batch_size, task=task, max_len=max_len,
                                      seed=seed * 10**7 + step)
             tgt_in, tgt_out = batch.target[:, :-1], batch.target[:, 1:]
@@ -211,14 +255,17 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
             clip_grad_norm(model, 1.0)
             opt.step()
             tokens += int(np.count_nonzero(tgt_out != batch.PAD))
+            bar.step(value)
             if step % eval_every == 0 or step == steps:
                 model.eval()
                 accuracy = seq2seq_accuracy(model, held_out)
                 elapsed = time.perf_counter() - t0
                 history.append({"step": step, "loss": value, "accuracy": accuracy,
                                 "seconds": elapsed})
-                _say(progress, f"step {step}/{steps}: loss {value:.4f}, held-out exact-sequence "
-                               f"accuracy {accuracy:.2%}, {elapsed:.0f} s")
+                bar.end(wrap_items(f"step {step}/{steps}", [
+                    f"loss {value:.4f}", f"held-out exact-sequence accuracy {accuracy:.2%}",
+                    f"{elapsed:.0f} s"]))
+        bar.close()
         seconds = time.perf_counter() - t0
     metrics = {"exact_sequence_accuracy": accuracy, "train_loss": history[-1]["loss"]}
     save(model, out, meta={"recipe": "seq2seq", "task": task, "max_len": max_len,
