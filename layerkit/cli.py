@@ -60,7 +60,7 @@ def _targets(args) -> list:
         if isinstance(obj, type):
             targets.append(_class_target(name, obj, init, feed, args))
         else:
-            targets.append(_function_target(name, obj, namespace, init, feed, args))
+            targets.append(_function_target(name, obj, namespace, feed, args))
     return targets
 
 
@@ -87,7 +87,7 @@ def _class_target(name, cls, init, feed, args):
     """A class: Layer contract as it is, otherwise attribute style (adapted)."""
     from .check.adapters import AttributeLayer, follows_contract
     from .check.inputs import bind, positional_names
-    from .check.user_files import UsageError, build_layer, readable_name
+    from .check.user_files import UsageError, build_layer, raised_in_check, readable_name
 
     dtype = np.dtype(args.dtype)
     feed = _with_input_shapes(feed, cls, args)
@@ -110,8 +110,12 @@ def _class_target(name, cls, init, feed, args):
                 raise UsageError(f"--batch-mean is for attribute-style classes (weights as "
                                  f"attributes W with dLdW); {cls.__name__} has params and grads")
             return obj, tuple(inputs), kwargs or None, names
-        layer = AttributeLayer(obj, inputs, forward_kwargs=kwargs, batch_mean=args.batch_mean,
-                               dtype=dtype, seed=args.seed, name=readable_name(obj))
+        layer = AttributeLayer(obj, batch_mean=args.batch_mean, dtype=dtype, seed=args.seed,
+                               name=readable_name(obj))
+        try:
+            layer.discover(inputs, kwargs)
+        except Exception as e:
+            raise raised_in_check(e, layer) from e
         return layer, tuple(inputs), kwargs or None, names
     fmt = "built-in" if cls.__module__.startswith("layerkit.") else None
     return _Target(name, _describe(feed, args), fmt, build, feed.draws_differ)
@@ -154,13 +158,13 @@ def _with_input_shapes(feed, cls, args):
     return dataclasses.replace(feed, shapes=shapes, ints=ints)
 
 
-def _function_target(name, fn, namespace, init, feed, args):
+def _function_target(name, fn, namespace, feed, args):
     """A function: a forward with its backward partner, or a loss returning its gradients."""
     from .check.adapters import FunctionPair, LossFunction, backward_partner
     from .check.inputs import bind
     from .check.user_files import UsageError
 
-    if init:
+    if args.init is not None:
         raise UsageError(f"{fn.__name__} is a function: --init is for classes; give its "
                          "arguments with --shape, --int, --input or --arg")
     if args.batch_mean:
@@ -290,14 +294,15 @@ def _template(args) -> int:
     from .check import templates
 
     if args.name is None or args.list:
-        for name in templates.names():
-            print(f"{name:10} {templates.summary(name)}")
+        for name in templates.names(args.style):
+            print(f"{name:10} {templates.summary(name, args.style)}")
         return 0
-    if args.name not in templates.names():
-        print(f"layerkit template: no template named {args.name!r}; choose from "
-              f"{', '.join(templates.names())}", file=sys.stderr)
+    try:
+        text = templates.source(args.name, args.style)
+    except ValueError as e:
+        print(f"layerkit template: {e}", file=sys.stderr)
         return 2
-    sys.stdout.write(templates.source(args.name))
+    sys.stdout.write(text)
     return 0
 
 
@@ -476,13 +481,22 @@ def _add_gradcheck_parser(sub) -> None:
 
 
 def _add_template_parser(sub) -> None:
-    """``layerkit template NAME``: print a layer skeleton."""
+    """``layerkit template NAME [--style STYLE]``: print a layer skeleton."""
+    from .check.templates import STYLES
     t = sub.add_parser("template", help="print a layer skeleton to fill in (homework)",
-                       description="Print a runnable layer skeleton: constructor and parameters "
-                                   "done, forward and backward to write. "
-                                   "Example: layerkit template conv2d > my_conv.py")
-    t.add_argument("name", nargs="?", help="conv2d, linear, relu, softmax, maxpool2d, rnn, lstm")
-    t.add_argument("--list", action="store_true", help="list the templates")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Print a runnable layer skeleton: forward and backward to "
+                                   "write, the equations in their docstrings, and the command "
+                                   "that checks it. Example: layerkit template conv2d > "
+                                   "my_conv.py",
+                       epilog="styles:\n" + "\n".join(f"  {s:9} {', '.join(n)}"
+                                                       for s, n in STYLES.items()))
+    t.add_argument("name", nargs="?", help=", ".join(STYLES["layerkit"]))
+    t.add_argument("--style", choices=sorted(STYLES), default="layerkit",
+                   help="layerkit: a class with params and grads dicts (default); cs231n: a "
+                        "function pair foo_forward/foo_backward; mytorch: a class with weights "
+                        "as attributes and dLdW")
+    t.add_argument("--list", action="store_true", help="list the templates of the style")
     t.set_defaults(func=_template)
 
 
