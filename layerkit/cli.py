@@ -77,8 +77,7 @@ def _describe(feed, args) -> str:
     parts = [f"{k}={v}" for k, v in parse_init(args.init).items()]
     parts += [f"{n}: " + "x".join(map(str, s)) for n, s in feed.shapes.items()]
     parts += [f"{n}: int " + "x".join(map(str, s)) for n, (s, _) in feed.ints.items()]
-    parts += [f"{n}: {args_path}" for n, args_path in
-              (t.split("=", 1) for t in args.input)]
+    parts += [f"{n}: {path}" for n, path in (t.split("=", 1) for t in args.input)]
     parts += [f"{n}={json.dumps(v)}" for n, v in feed.values.items()]
     return ", ".join(parts)
 
@@ -86,7 +85,7 @@ def _describe(feed, args) -> str:
 def _class_target(name, cls, init, feed, args):
     """A class: Layer contract as it is, otherwise attribute style (adapted)."""
     from .check.adapters import AttributeLayer, follows_contract
-    from .check.inputs import bind, positional_names
+    from .check.inputs import bind, positional_names, signature_text
     from .check.user_files import UsageError, build_layer, raised_in_check, readable_name
 
     dtype = np.dtype(args.dtype)
@@ -100,7 +99,7 @@ def _class_target(name, cls, init, feed, args):
         if not named:
             raise UsageError(f"{cls.__name__}: say what to feed forward with --shape NAME=d1,d2 "
                              "(or --input-shape 2,3,8,8, repeated for several inputs); "
-                             f"{signature(obj.forward, display)}")
+                             f"{signature_text(obj.forward, display)}")
         inputs, kwargs = bind(obj.forward, display, named)
         names = positional_names(obj.forward)
         contract = follows_contract(obj) or hasattr(obj, "params") or hasattr(obj, "grads") \
@@ -121,16 +120,11 @@ def _class_target(name, cls, init, feed, args):
     return _Target(name, _describe(feed, args), fmt, build, feed.draws_differ)
 
 
-def signature(fn, display):
-    from .check.inputs import signature_text
-    return signature_text(fn, display)
-
-
 def _with_input_shapes(feed, cls, args):
     """--input-shape/--input-dtype (by position) turned into named inputs of forward."""
     import dataclasses
 
-    from .check.inputs import parse_shape, positional_names
+    from .check.inputs import parse_shape, positional_names, signature_text
     from .check.user_files import UsageError
 
     if not args.input_shape:
@@ -143,7 +137,7 @@ def _with_input_shapes(feed, cls, args):
     names = positional_names(cls.forward)[1:] if hasattr(cls, "forward") else []
     if len(args.input_shape) > len(names):
         raise UsageError(f"{len(args.input_shape)} --input-shape for "
-                         f"{signature(cls.forward, cls.__name__ + '.forward')}")
+                         f"{signature_text(cls.forward, cls.__name__ + '.forward')}")
     shapes, ints = dict(feed.shapes), dict(feed.ints)
     kinds = list(args.input_dtype) + ["float"] * (len(args.input_shape) - len(args.input_dtype))
     for name, text, kind in zip(names, args.input_shape, kinds):
@@ -410,18 +404,18 @@ def _add_gradcheck_parser(sub) -> None:
     g = sub.add_parser(
         "gradcheck", help="check backward passes against finite differences",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Check layers' backward passes against finite differences of forward. "
+        description="Check layers' backward passes against finite differences of forward.\n\n"
                     "LAYER is a built-in layer, or FILE.py:NAME / module:NAME where NAME is\n"
                     "  - a class in layerkit's contract (params and grads dicts, backward adds "
                     "into grads),\n"
-                    "  - an attribute-style class (weights as attributes W, backward sets "
-                    "dLdW or dW, also on sub-objects),\n"
-                    "  - a forward function foo_forward(...) -> (out, cache) with its partner "
-                    "foo_backward(dout, cache) -> (dx, dw, ...),\n"
+                    "  - an attribute-style class (weights as attributes W, backward sets dLdW "
+                    "or dW,\n    also on sub-objects),\n"
+                    "  - a forward function foo_forward(...) -> (out, cache) with its partner\n"
+                    "    foo_backward(dout, cache) -> (dx, dw, ...),\n"
                     "  - a loss function foo_loss(x, y) -> (loss, dx).\n"
-                    "Name forward's arguments with --shape, --int, --input, --arg. Each drawn "
-                    "input is checked twice: draw 1 keeps floats 0.1 away from 0, draw 2 is "
-                    "plain standard normal (values near 0).",
+                    "Name forward's arguments with --shape, --int, --input, --arg. Drawn inputs "
+                    "are checked\ntwice: draw 1 keeps floats 0.1 away from 0, draw 2 is plain "
+                    "standard normal (values\nnear 0).",
         epilog="examples:\n"
                "  layerkit gradcheck                      every built-in layer and loss\n"
                "  layerkit gradcheck Conv2D --init '{\"in_channels\": 2, \"out_channels\": 3, "

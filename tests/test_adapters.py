@@ -175,6 +175,16 @@ def test_attribute_linear_passes_and_reads_dLdW(hw, seeded):
     assert [t.name for t in report.tensors] == ["A", "W", "b"]
 
 
+def test_cell_with_two_inputs_and_d_prefixed_gradients(hw, seeded):
+    x = _draw(x=(3, 4), h=(3, 5))
+    layer, report = _check_object(hw["mytorch_layers"].RNNCell(4, 5), x["x"], x["h"])
+    assert layer.input_names == ("x", "h_prev_t")
+    assert layer.grad_names == {"W_ih": "dW_ih", "W_hh": "dW_hh", "b_ih": "db_ih",
+                                "b_hh": "db_hh"}
+    assert report.passed, str(report)
+    assert [t.name for t in report.tensors] == ["x", "h_prev_t", "W_ih", "W_hh", "b_ih", "b_hh"]
+
+
 def test_parameters_on_sub_objects_are_found(hw, seeded):
     conv = hw["mytorch_layers"].Conv1d(2, 3, 3, 2)
     layer, report = _check_object(conv, _draw(A=(2, 2, 9))["A"])
@@ -202,8 +212,8 @@ def test_gradient_with_size_1_axes_dropped_is_reshaped_with_a_note(hw, seeded):
     layer, report = _check_object(hw["mytorch_layers"].LinearFlatBias(4, 3),
                                   _draw(A=(5, 4))["A"])
     assert report.passed, str(report)
-    assert layer.notes and "dLdb has shape (3,), b has (3, 1): checked after reshaping" \
-        in layer.notes[0]
+    assert layer.notes == ["dLdb has shape (3,), b has (3, 1): checked after reshaping (the same "
+                           "elements); an update b -= lr * dLdb would broadcast to (3, 3)"]
 
 
 def test_transposed_weight_gradient_is_wrong_shape_not_a_crash(hw, seeded):

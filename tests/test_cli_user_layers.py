@@ -111,7 +111,8 @@ def test_module_reference_and_two_inputs(workdir):
      "--input-shape takes positive sizes"),
     (["my_layers.py:Raises", "--input-shape", "2,3"],
      "Raises.forward raised ValueError: cannot reshape"),
-    (["my_layers.py:NoBackward", "--input-shape", "2,3"], "missing backward, grads"),
+    (["my_layers.py:NoBackward", "--input-shape", "2,3"],
+     "NoBackward does not follow the Layer contract: missing backward, grads"),
     (["no_such_module:Thing", "--input-shape", "2"], "cannot import module 'no_such_module'"),
     (["Conv9D", "--input-shape", "2"], "no built-in layer named 'Conv9D'"),
     (["my_layers.py"], "name the class or function to check: my_layers.py:Name (defined in "
@@ -123,7 +124,7 @@ def test_module_reference_and_two_inputs(workdir):
 def test_usage_errors_exit_2_in_one_paragraph(workdir, args, message):
     r = run(args, workdir)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert message in r.stderr
+    assert message in r.stderr and "object at 0x" not in r.stderr
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
 
 

@@ -391,9 +391,14 @@ class AttributeLayer(_Adapter):
         if g.shape != p.shape:
             if g.size == p.size and [s for s in g.shape if s != 1] == \
                     [s for s in p.shape if s != 1]:
+                try:
+                    step = np.broadcast_shapes(p.shape, g.shape)
+                except ValueError:
+                    step = p.shape              # does not broadcast: nothing more to say
                 self._note(f"{g_path} has shape {g.shape}, {path} has {p.shape}: checked after "
-                           f"reshaping (same elements; an optimizer step W -= lr * {g_path} "
-                           "would broadcast)")
+                           f"reshaping (the same elements)" + (
+                               f"; an update {path} -= lr * {g_path} would broadcast to "
+                               f"{step}" if step != p.shape else ""))
                 g = g.reshape(p.shape)
             else:
                 hint = f" (the shape of {path} transposed: write dLdZ.T @ A for W of shape " \

@@ -188,3 +188,27 @@ class BatchNorm1d:
         dLdNZ = dLdBZ * self.BW
         return (dLdNZ - dLdNZ.mean(axis=0) - self.NZ * (dLdNZ * self.NZ).mean(axis=0)) \
             / np.sqrt(self.V + self.eps)
+
+
+class RNNCell:
+    """h_t = tanh(W_ih x + b_ih + W_hh h_prev + b_hh); gradients in dW_ih, dW_hh, db_ih, db_hh
+    (the d prefix); two inputs, backward returns (dx, dh_prev)."""
+
+    def __init__(self, input_size, hidden_size):
+        self.W_ih = np.random.randn(hidden_size, input_size)
+        self.W_hh = np.random.randn(hidden_size, hidden_size)
+        self.b_ih = np.random.randn(hidden_size)
+        self.b_hh = np.random.randn(hidden_size)
+
+    def forward(self, x, h_prev_t):
+        self.x, self.h_prev = x, h_prev_t
+        self.h = np.tanh(x @ self.W_ih.T + self.b_ih + h_prev_t @ self.W_hh.T + self.b_hh)
+        return self.h
+
+    def backward(self, delta):
+        dz = delta * (1 - self.h ** 2)
+        self.dW_ih = dz.T @ self.x
+        self.dW_hh = dz.T @ self.h_prev
+        self.db_ih = dz.sum(axis=0)
+        self.db_hh = dz.sum(axis=0)
+        return dz @ self.W_ih, dz @ self.W_hh
