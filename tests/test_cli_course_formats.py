@@ -214,6 +214,17 @@ def test_student_exception_shows_their_own_line(tmp_path, monkeypatch, capsys):
     assert "(student.py, line 8, in pad_backward: return np.pad(dout, (1, 2, 3)))" in err
 
 
+def test_backward_returning_too_few_gradients_says_which(tmp_path, monkeypatch, capsys):
+    (tmp_path / "few.py").write_text("def mul_forward(a, b):\n    return a * b, (a, b)\n\n"
+                                     "def mul_backward(dout, cache):\n    return dout * cache[1]\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["gradcheck", "few.py:mul_forward", "--shape", "a=3", "--shape", "b=3"]) == 2
+    assert capsys.readouterr().err == (
+        "layerkit gradcheck: mul_backward returned 1 gradient(s), but mul_forward has 2 floating "
+        "array argument(s) (a, b): return one gradient per argument, in their order: da, db "
+        "(run again with --traceback for the full traceback)\n")
+
+
 def test_function_style_template_not_written_yet(tmp_path, monkeypatch, capsys):
     (tmp_path / "todo.py").write_text("def sq_forward(x):\n    out = None\n    return out, x\n\n"
                                       "def sq_backward(dout, cache):\n    return None\n")

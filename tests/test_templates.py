@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -391,3 +392,27 @@ def test_template_styles_from_the_command_line(capsys):
     assert main(["template", "lstm", "--style", "mytorch"]) == 2
     assert "no template named 'lstm' in the mytorch style; choose from linear, relu (lstm " \
            "exists in: layerkit)" in capsys.readouterr().err
+
+
+def test_readme_course_commands_are_the_templates_own_check_commands():
+    """The README's course-format commands are exactly templates' Check-it lines (each tested
+    above on a solved template), on the files its template commands write."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Homework in a course's format")[1].split("```bash")[1]
+    lines = block.split("```")[0].splitlines()
+    checks = {line[len("Check it:"):].strip()
+              for style, found in templates.STYLES.items() for name in found
+              for line in templates.source(name, style).splitlines()
+              if line.startswith("Check it:")}
+    written = {}
+    for line in lines:
+        if line.startswith("layerkit template"):
+            args = shlex.split(line.split("#")[0])
+            style = args[args.index("--style") + 1]
+            written[args[args.index(">") + 1]] = (args[2], style)
+    commands = [line for line in lines if line.startswith("layerkit gradcheck")]
+    assert len(commands) == 3 and set(commands) <= checks
+    for command in commands:
+        file_name = shlex.split(command)[2].split(":")[0]
+        name, style = written[file_name]
+        assert command in templates.source(name, style)

@@ -255,6 +255,12 @@ def raised_in_check(e: BaseException, layer) -> UsageError:
     """Explain an exception that the layer's forward or backward raised during the check,
     naming the student's function (``conv_backward_naive``) or method (``Linear.backward``)
     and the deepest line of their own file."""
+    from .adapters import AdapterError
+
+    if isinstance(e, AdapterError):            # the student's function does not fit its format
+        err = UsageError(str(e))
+        err.__cause__ = e
+        return err
     frames = traceback.extract_tb(e.__traceback__)
     method = next((f.name for f in frames if f.name in ("forward", "backward")), None)
     names = getattr(layer, "callable_names", None) or {
