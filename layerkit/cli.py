@@ -88,6 +88,8 @@ def _class_target(name, cls, init, feed, args):
     from .check.inputs import bind, positional_names, signature_text
     from .check.user_files import UsageError, build_layer, raised_in_check, readable_name
 
+    if args.no_grad:
+        raise UsageError("--no-grad is for functions; a class's float inputs are all checked")
     dtype = np.dtype(args.dtype)
     feed = _with_input_shapes(feed, cls, args)
     display = f"{cls.__name__}.forward"
@@ -176,12 +178,17 @@ def _function_target(name, fn, namespace, feed, args):
                 f"{fn.__name__} has no backward partner: no function "
                 f"{fn.__name__.replace('forward', 'backward')} next to it; name it with "
                 "--backward NAME")
+    unknown = [n for n in args.no_grad if n not in feed.names()]
+    if unknown:
+        raise UsageError(f"--no-grad {', '.join(unknown)}: give the array with --shape, --int "
+                         "or --input first")
     dtype = np.dtype(args.dtype)
 
     def build(rng, near_zero):
         named = feed.draw(rng, dtype, near_zero=near_zero)
         bind(fn, fn.__name__, named)                 # a usage error listing the signature
-        arrays = {k: v for k, v in named.items() if isinstance(v, np.ndarray)}
+        arrays = {k: v for k, v in named.items()
+                  if isinstance(v, np.ndarray) and k not in args.no_grad}
         fixed = {k: v for k, v in named.items() if k not in arrays}
         layer = (FunctionPair(fn, partner, arrays, fixed, seed=args.seed) if partner else
                  LossFunction(fn, arrays, fixed, seed=args.seed))
@@ -444,6 +451,9 @@ def _add_gradcheck_parser(sub) -> None:
     g.add_argument("--backward", metavar="NAME",
                    help="the backward function of a forward function (default: its name with "
                         "forward replaced by backward)")
+    g.add_argument("--no-grad", action="append", default=[], metavar="NAME",
+                   help="functions: the array argument NAME is data, not differentiated (the X "
+                        "of softmax_loss_naive(W, X, y, reg) -> (loss, dW))")
     g.add_argument("--batch-mean", action="store_true",
                    help="attribute-style classes: the course averages parameter gradients over "
                         "the batch (dLdW / N); check against that convention")

@@ -62,6 +62,19 @@ def test_loss_function_checked_against_the_scalar_loss(homework, capsys):
     assert code == 1 and data["checks"][0]["tensors"][0]["status"] == "fail"
 
 
+def test_loss_of_the_weights_with_the_data_not_differentiated(homework, capsys):
+    args = ["cs231n_layers.py:softmax_loss_naive", "--shape", "W=4,3", "--shape", "X=5,4",
+            "--int", "y=5:3", "--arg", "reg=0.1"]
+    assert main(["gradcheck", *args]) == 2
+    assert "a loss function returns the loss and then one gradient per floating array " \
+           "argument: (loss, dW, dX); an array it returns no gradient for" in capsys.readouterr().err
+    code, data = gradcheck_json(capsys, *args, "--no-grad", "X")
+    assert code == 0, data
+    assert [t["name"] for t in data["checks"][0]["tensors"]] == ["W"]
+    assert main(["gradcheck", *args, "--no-grad", "Q"]) == 2
+    assert "--no-grad Q: give the array with --shape" in capsys.readouterr().err
+
+
 def test_backward_named_explicitly(homework, capsys):
     args = ["cs231n_broken.py:relu_forward", "--shape", "x=3,4"]
     assert main(["gradcheck", *args]) == 2
@@ -221,8 +234,10 @@ def test_backward_returning_too_few_gradients_says_which(tmp_path, monkeypatch, 
     assert main(["gradcheck", "few.py:mul_forward", "--shape", "a=3", "--shape", "b=3"]) == 2
     assert capsys.readouterr().err == (
         "layerkit gradcheck: mul_backward returned 1 gradient(s), but mul_forward has 2 floating "
-        "array argument(s) (a, b): return one gradient per argument, in their order: da, db "
-        "(run again with --traceback for the full traceback)\n")
+        "array argument(s) (a, b): return one gradient per argument, in their order: da, db; "
+        "an array it returns no gradient for (the data X of a loss in W) is not an input: pass "
+        "it as fixed (--no-grad NAME on the command line) (run again with --traceback for the "
+        "full traceback)\n")
 
 
 def test_function_style_template_not_written_yet(tmp_path, monkeypatch, capsys):
@@ -266,6 +281,6 @@ def test_help_documents_the_options():
     r = _run(["--help"], ROOT)
     for option in ("--shape NAME=D1,D2", "--int NAME=D1,...:HIGH", "--input NAME=FILE.npy",
                    "--arg NAME=JSON", "--forward-kwargs JSON", "--scale [NAME=]S",
-                   "--offset [NAME=]C", "--draws", "--backward NAME", "--batch-mean",
+                   "--offset [NAME=]C", "--draws", "--backward NAME", "--batch-mean", "--no-grad NAME",
                    "--import-timeout SECONDS", "attribute-style class", "foo_backward"):
         assert option in r.stdout, option

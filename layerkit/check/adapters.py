@@ -33,6 +33,10 @@ FORMATS = {"function pair": "FunctionPair", "loss function": "LossFunction",
            "attribute layer": "AttributeLayer", "layer contract": None}
 
 
+NO_GRAD_HINT = ("; an array it returns no gradient for (the data X of a loss in W) is not "
+                "an input: pass it as fixed (--no-grad NAME on the command line)")
+
+
 class AdapterError(ValueError):
     """The student's function or class does not fit the format it was taken for."""
 
@@ -167,7 +171,8 @@ class FunctionPair(_Adapter):
             raise AdapterError(
                 f"{name} returned {len(grads)} gradient(s), but {self.forward_fn.__name__} has "
                 f"{len(wanted)} floating array argument(s) ({', '.join(wanted)}): return one "
-                f"gradient per argument, in their order: {', '.join('d' + n for n in wanted)}")
+                f"gradient per argument, in their order: {', '.join('d' + n for n in wanted)}"
+                f"{NO_GRAD_HINT}")
         none = [w for w, g in zip(wanted, grads) if g is None]
         if none:
             raise AdapterError(f"{name} returned None for {', '.join('d' + n for n in none)}")
@@ -205,7 +210,7 @@ class LossFunction(_Adapter):
             raise AdapterError(
                 f"{name} returned {len(out)} value(s); a loss function returns the loss and "
                 f"then one gradient per floating array argument: (loss, "
-                f"{', '.join('d' + n for n in wanted)})")
+                f"{', '.join('d' + n for n in wanted)}){NO_GRAD_HINT}")
         loss = np.asarray(out[0])
         if loss.size != 1:
             raise AdapterError(f"{name} returned a loss of shape {loss.shape}; the loss is one "

@@ -217,3 +217,18 @@ def lstm_backward(dh, cache):
             dh[:, t] + dprev_h, dprev_c, cache[t])
         dWx, dWh, db = dWx + dwx, dWh + dwh, db + dbt
     return dx, dprev_h, dWx, dWh, db
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """Loss of a linear classifier with weights W (D, C) on data X (N, D), labels y, with
+    L2 regularisation reg·ΣW², and its gradient dW only (X is data)."""
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(len(X)):
+        scores = X[i] @ W
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        loss -= np.log(p[y[i]])
+        p[y[i]] -= 1
+        dW += np.outer(X[i], p)
+    loss = loss / len(X) + reg * np.sum(W * W)
+    return loss, dW / len(X) + 2 * reg * W
