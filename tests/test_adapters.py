@@ -88,6 +88,9 @@ def test_broken_function_homework_fails(hw, forward, backward, expected):
     _, report = _check_function(hw["cs231n_layers"], forward,
                                 backward=getattr(hw["cs231n_broken"], backward))
     assert not report.passed
+    for t in report.tensors:
+        if not t.passed:
+            assert t.diagnosis.startswith(f"the gradient of {t.name} returned by {backward} ")
     patterns = {t.name: t.pattern for t in report.tensors if not t.passed}
     patterns["problem"] = [p.pattern for p in report.problems]
     for name, pattern in (expected or {}).items():

@@ -504,7 +504,11 @@ def name_report(report, layer, input_names=None):
         labels = {f"inputs[{i}]": n for i, n in enumerate(names)}
     labels = {old: new for old, new in labels.items() if old not in params}
 
+    backward = getattr(layer, "callable_names", {}).get("backward")
+
     def relabel(text: str) -> str:
+        if backward and not isinstance(layer, AttributeLayer):
+            text = text.replace("returned by backward", f"returned by {backward}")
         for old, new in labels.items():
             if old == "x":
                 text = text.replace("gradient of x ", f"gradient of {new} ") \
