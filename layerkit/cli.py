@@ -22,47 +22,211 @@ def _colour(stream) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ
 
 
-def _targets(args):
-    """(name, config, build, is_builtin_case) for everything to check;
-    build(rng) -> (layer, inputs[, forward_kwargs])."""
+class _Target:
+    """One thing to check: its name, configuration text, format ("built-in", "layer contract",
+    "function pair", "loss function", "attribute layer"), whether a second draw near 0 differs
+    from the first, and ``build(rng, near_zero) -> (layer, inputs, forward_kwargs, names)``."""
+
+    def __init__(self, name, config, fmt, build, two_draws):
+        self.name, self.config, self.format = name, config, fmt
+        self.build, self.two_draws = build, two_draws
+
+
+def _targets(args) -> list:
     from .check import builtin as builtin_checks
-    from .check.user_files import (UsageError, build_layer, load_class, make_inputs, parse_init,
-                              parse_shape)
+    from .check.inputs import Feed
+    from .check.user_files import UsageError, load_object, parse_init
 
     known = builtin_checks.names()
-    custom = args.init is not None or args.input_shape
+    feed = Feed.from_args(args)
+    custom = args.init is not None or args.input_shape or feed.names()
     if not args.layers:
         if custom:
-            raise UsageError("--init and --input-shape need a layer to build: name it, e.g. "
-                             "layerkit gradcheck Conv2D --init '{...}' --input-shape 1,2,7,7")
-        return [(c.name, c.config, c.build, True) for c in builtin_checks.CASES]
+            raise UsageError("--init, --input-shape and --shape need a layer to build: name "
+                             "it, e.g. layerkit gradcheck Conv2D --init '{...}' --input-shape "
+                             "1,2,7,7")
+        return [_builtin_target(c) for c in builtin_checks.CASES]
     init = parse_init(args.init)
-    shapes = [parse_shape(s) for s in args.input_shape]
-    dtype = np.dtype(args.dtype)
     targets = []
     for ref in args.layers:
         if ":" not in ref and not custom and not ref.endswith(".py"):
             if ref not in known:
                 raise UsageError(f"no built-in layer named {ref}; choose from {', '.join(known)}, "
                                  "or name a class of your own as my_layers.py:MyLayer")
-            targets += [(c.name, c.config, c.build, True)
-                        for c in builtin_checks.CASES if c.name == ref]
+            targets += [_builtin_target(c) for c in builtin_checks.CASES if c.name == ref]
             continue
-        cls = load_class(ref)
-        config = ", ".join([f"{k}={v}" for k, v in init.items()]
-                           + ["x: " + "x".join(map(str, s)) for s in shapes])
-
-        def build(rng, cls=cls):
-            layer = build_layer(cls, init, dtype, args.seed)
-            return layer, make_inputs(layer, shapes, args.input_dtype, dtype, rng)
-        targets.append((ref if ":" in ref else cls.__name__, config, build, False))
+        obj, namespace = load_object(ref, import_timeout=args.import_timeout)
+        name = ref if ":" in ref else obj.__name__
+        if isinstance(obj, type):
+            targets.append(_class_target(name, obj, init, feed, args))
+        else:
+            targets.append(_function_target(name, obj, namespace, feed, args))
     return targets
+
+
+def _builtin_target(case):
+    def build(rng, near_zero, case=case):
+        layer, inputs, *extra = case.build(rng)
+        return layer, inputs, extra[0] if extra else None, None
+    return _Target(case.name, case.config, "built-in", build, False)
+
+
+def _describe(feed, args) -> str:
+    """The configuration text: constructor arguments, then each named input."""
+    from .check.user_files import parse_init
+    parts = [f"{k}={v}" for k, v in parse_init(args.init).items()]
+    parts += [f"{n}: " + "x".join(map(str, s)) for n, s in feed.shapes.items()]
+    parts += [f"{n}: int " + "x".join(map(str, s)) for n, (s, _) in feed.ints.items()]
+    parts += [f"{n}: {path}" for n, path in (t.split("=", 1) for t in args.input)]
+    parts += [f"{n}={json.dumps(v)}" for n, v in feed.values.items()]
+    return ", ".join(parts)
+
+
+def _class_target(name, cls, init, feed, args):
+    """A class: Layer contract as it is, otherwise attribute style (adapted)."""
+    from .check.adapters import AttributeLayer, follows_contract
+    from .check.inputs import bind, positional_names, signature_text
+    from .check.user_files import UsageError, build_layer, raised_in_check, readable_name
+
+    if args.no_grad:
+        raise UsageError("--no-grad is for functions; a class's float inputs are all checked")
+    dtype = np.dtype(args.dtype)
+    feed = _with_input_shapes(feed, cls, args)
+    display = f"{cls.__name__}.forward"
+
+    def build(rng, near_zero):
+        obj = build_layer(cls, init, dtype, args.seed)
+        high = getattr(obj, "num_embeddings", None) or getattr(obj, "num_classes", None) or 10
+        named = feed.draw(rng, dtype, near_zero=near_zero, default_high=int(high))
+        if not named:
+            raise UsageError(f"{cls.__name__}: say what to feed forward with --shape NAME=d1,d2 "
+                             "(or --input-shape 2,3,8,8, repeated for several inputs); "
+                             f"{signature_text(obj.forward, display)}")
+        inputs, kwargs = bind(obj.forward, display, named)
+        names = positional_names(obj.forward)
+        contract = follows_contract(obj) or hasattr(obj, "params") or hasattr(obj, "grads") \
+            or not callable(getattr(obj, "backward", None))
+        if contract:
+            if args.batch_mean:
+                raise UsageError(f"--batch-mean is for attribute-style classes (weights as "
+                                 f"attributes W with dLdW); {cls.__name__} has params and grads")
+            return obj, tuple(inputs), kwargs or None, names
+        layer = AttributeLayer(obj, batch_mean=args.batch_mean, dtype=dtype, seed=args.seed,
+                               name=readable_name(obj))
+        try:
+            layer.discover(inputs, kwargs)
+        except Exception as e:
+            raise raised_in_check(e, layer) from e
+        return layer, tuple(inputs), kwargs or None, names
+    fmt = "built-in" if cls.__module__.startswith("layerkit.") else None
+    return _Target(name, _describe(feed, args), fmt, build, feed.draws_differ)
+
+
+def _with_input_shapes(feed, cls, args):
+    """--input-shape/--input-dtype (by position) turned into named inputs of forward."""
+    import dataclasses
+
+    from .check.inputs import parse_shape, positional_names, signature_text
+    from .check.user_files import UsageError
+
+    if not args.input_shape:
+        if args.input_dtype:
+            raise UsageError("--input-dtype goes with --input-shape")
+        return feed
+    if len(args.input_dtype) > len(args.input_shape):
+        raise UsageError(f"{len(args.input_dtype)} --input-dtype for {len(args.input_shape)} "
+                         "--input-shape")
+    names = positional_names(cls.forward)[1:] if hasattr(cls, "forward") else []
+    if len(args.input_shape) > len(names):
+        raise UsageError(f"{len(args.input_shape)} --input-shape for "
+                         f"{signature_text(cls.forward, cls.__name__ + '.forward')}")
+    shapes, ints = dict(feed.shapes), dict(feed.ints)
+    kinds = list(args.input_dtype) + ["float"] * (len(args.input_shape) - len(args.input_dtype))
+    for name, text, kind in zip(names, args.input_shape, kinds):
+        shape = parse_shape(text)
+        if kind in ("float", "float64", "float32"):
+            shapes[name] = shape
+        elif kind in ("int", "int64", "int32"):
+            ints[name] = (shape, None)
+        else:
+            raise UsageError(f"--input-dtype must be float, float32, float64, int, int32 or "
+                             f"int64, got {kind!r}")
+    return dataclasses.replace(feed, shapes=shapes, ints=ints)
+
+
+def _function_target(name, fn, namespace, feed, args):
+    """A function: a forward with its backward partner, or a loss returning its gradients."""
+    from .check.adapters import FunctionPair, LossFunction, backward_partner
+    from .check.inputs import bind
+    from .check.user_files import UsageError
+
+    if args.init is not None:
+        raise UsageError(f"{fn.__name__} is a function: --init is for classes; give its "
+                         "arguments with --shape, --int, --input or --arg")
+    if args.batch_mean:
+        raise UsageError("--batch-mean is for attribute-style classes (weights as attributes "
+                         "W with dLdW), not for functions")
+    if args.backward:
+        partner = namespace.get(args.backward)
+        if not callable(partner):
+            raise UsageError(f"--backward {args.backward}: no function of that name in the "
+                             f"file of {fn.__name__}")
+    else:
+        partner = backward_partner(fn, namespace)
+        if partner is None and "forward" in fn.__name__:
+            raise UsageError(
+                f"{fn.__name__} has no backward partner: no function "
+                f"{fn.__name__.replace('forward', 'backward')} next to it; name it with "
+                "--backward NAME")
+    unknown = [n for n in args.no_grad if n not in feed.names()]
+    if unknown:
+        raise UsageError(f"--no-grad {', '.join(unknown)}: give the array with --shape, --int "
+                         "or --input first")
+    dtype = np.dtype(args.dtype)
+
+    def build(rng, near_zero):
+        named = feed.draw(rng, dtype, near_zero=near_zero)
+        bind(fn, fn.__name__, named)                 # a usage error listing the signature
+        arrays = {k: v for k, v in named.items()
+                  if isinstance(v, np.ndarray) and k not in args.no_grad}
+        fixed = {k: v for k, v in named.items() if k not in arrays}
+        layer = (FunctionPair(fn, partner, arrays, fixed, seed=args.seed) if partner else
+                 LossFunction(fn, arrays, fixed, seed=args.seed))
+        return layer, layer.inputs, None, layer.input_names
+    fmt = "function pair" if partner else "loss function"
+    return _Target(name, _describe(feed, args), fmt, build, feed.draws_differ)
+
+
+def _check_one(target, near_zero, args):
+    """(report, layer, format) of one draw of a target."""
+    from .check import ContractError, gradcheck
+    from .check.adapters import name_report
+    from .check.user_files import UsageError, raised_in_check, readable_name
+
+    dtype = np.dtype(args.dtype)
+    layer, inputs, kwargs, names = target.build(np.random.default_rng(args.seed), near_zero)
+    if target.format == "built-in" and dtype != np.float64 and hasattr(layer, "astype"):
+        layer.astype(dtype)          # built-in configurations are float64
+    fmt = target.format or getattr(layer, "format", None) or "layer contract"
+    try:
+        report = gradcheck(layer, inputs, eps=args.eps, tol=args.tol, seed=args.seed,
+                           max_coords=args.max_coords, dtype=dtype, forward_kwargs=kwargs)
+    except ContractError as e:
+        raise UsageError(str(e).replace(repr(layer), readable_name(layer))) from None
+    except UsageError:
+        raise
+    except Exception as e:
+        raise raised_in_check(e, layer) from e
+    if fmt != "built-in":
+        report.layer = readable_name(layer)
+        name_report(report, layer, names)
+    return report, layer, fmt
 
 
 def _gradcheck(args) -> int:
     from .check import builtin as builtin_checks
-    from .check import ContractError, explain, format_table, gradcheck
-    from .check.user_files import UsageError, raised_in_check
+    from .check import explain, format_table
+    from .check.user_files import UsageError
 
     if args.list:
         for name in builtin_checks.names():
@@ -70,22 +234,18 @@ def _gradcheck(args) -> int:
             print(f"{name}: " + "; ".join(configs))
         return 0
     dtype = np.dtype(args.dtype)
-    results = []
+    results, extra = [], []          # extra: (format, draw, names, notes) per result
     try:
-        for name, config, build, is_case in _targets(args):
-            # build(rng) -> (layer, inputs) or (layer, inputs, forward_kwargs), e.g. {"h0": ...}
-            layer, inputs, *extra = build(np.random.default_rng(args.seed))
-            if is_case and dtype != np.float64 and hasattr(layer, "astype"):
-                layer.astype(dtype)          # built-in configurations are float64
-            try:
-                report = gradcheck(layer, inputs, eps=args.eps, tol=args.tol, seed=args.seed,
-                                   max_coords=args.max_coords, dtype=dtype,
-                                   forward_kwargs=extra[0] if extra else None)
-            except ContractError as e:
-                raise UsageError(str(e)) from None
-            except Exception as e:
-                raise raised_in_check(e, layer) from e
-            results.append((name, config, report))
+        for target in _targets(args):
+            draws = (False, True) if target.two_draws and args.draws == 2 else (False,)
+            for k, near_zero in enumerate(draws, 1):
+                report, layer, fmt = _check_one(target, near_zero, args)
+                config = target.config + ("; " if target.config else "") + \
+                    ("draw 2 (near 0)" if near_zero else "draw 1") if len(draws) == 2 \
+                    else target.config
+                results.append((target.name, config, report))
+                names = [t.name for t in report.tensors]
+                extra.append((fmt, k, names, list(getattr(layer, "notes", ()))))
     except UsageError as e:
         return _usage_error(args, e)
 
@@ -94,14 +254,19 @@ def _gradcheck(args) -> int:
         print(json.dumps({
             "schema": JSON_SCHEMA, "passed": not failed, "dtype": str(dtype),
             "tol": results[0][2].tol, "eps": results[0][2].eps, "seed": args.seed, "error": None,
-            "checks": [dict(name=n, config=c, **r.to_dict(elements=args.verbose))
-                       for n, c, r in results],
+            "checks": [dict(name=n, config=c, format=fmt, draw=k, notes=notes,
+                            **r.to_dict(elements=args.verbose))
+                       for (n, c, r), (fmt, k, _, notes) in zip(results, extra)],
         }, indent=2))
         return 1 if failed else 0
     print(format_table(results, colour=_colour(sys.stdout)))
     worst = max((r.max_rel_error for _, _, r in results), default=float("nan"))
     print(f"\n{len(results)} configuration(s), {sum(len(r.tensors) for _, _, r in results)} "
           f"tensors; worst relative error {worst:.2e} (tolerance {results[0][2].tol:g}, {dtype})")
+    notes = list(dict.fromkeys(f"note: {results[i][0]}: {note}"
+                               for i, (_, _, _, ns) in enumerate(extra) for note in ns))
+    if notes:
+        print("\n" + "\n".join(notes))
     details = explain(results, verbose=args.verbose)
     if details:
         print("\n" + details)
@@ -130,14 +295,15 @@ def _template(args) -> int:
     from .check import templates
 
     if args.name is None or args.list:
-        for name in templates.names():
-            print(f"{name:10} {templates.summary(name)}")
+        for name in templates.names(args.style):
+            print(f"{name:10} {templates.summary(name, args.style)}")
         return 0
-    if args.name not in templates.names():
-        print(f"layerkit template: no template named {args.name!r}; choose from "
-              f"{', '.join(templates.names())}", file=sys.stderr)
+    try:
+        text = templates.source(args.name, args.style)
+    except ValueError as e:
+        print(f"layerkit template: {e}", file=sys.stderr)
         return 2
-    sys.stdout.write(templates.source(args.name))
+    sys.stdout.write(text)
     return 0
 
 
@@ -243,26 +409,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NAMED_INPUT_OPTIONS = {   # option -> (metavar, help); each may be repeated
+    "--shape": ("NAME=D1,D2", "forward's argument NAME is a float array of this shape "
+                              "(standard normal); repeat per argument"),
+    "--int": ("NAME=D1,...:HIGH", "forward's argument NAME is an integer array (labels, ids) "
+                                  "uniform in [0, HIGH), not differentiated"),
+    "--input": ("NAME=FILE.npy", "forward's argument NAME loaded from a .npy file (exact "
+                                 "values, ties)"),
+    "--arg": ("NAME=JSON", "forward's argument NAME is this JSON value, passed as it is (e.g. "
+                           "conv_param='{\"stride\": 2, \"pad\": 1}')"),
+    "--scale": ("[NAME=]S", "multiply drawn float inputs (or the --shape input NAME) by S "
+                            "(default 1)"),
+    "--offset": ("[NAME=]C", "add C to drawn float inputs (or the --shape input NAME), e.g. "
+                             "--offset 100 (default 0)"),
+}
+
+
 def _add_gradcheck_parser(sub) -> None:
     """``layerkit gradcheck [LAYER ...]``: layers checked by finite differences."""
     g = sub.add_parser(
         "gradcheck", help="check backward passes against finite differences",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Check layers' backward passes against finite differences of forward.",
+        description="Check layers' backward passes against finite differences of forward.\n\n"
+                    "LAYER is a built-in layer, or FILE.py:NAME / module:NAME where NAME is\n"
+                    "  - a class in layerkit's contract (params and grads dicts, backward adds "
+                    "into grads),\n"
+                    "  - an attribute-style class (weights as attributes W, backward sets dLdW "
+                    "or dW,\n    also on sub-objects),\n"
+                    "  - a forward function foo_forward(...) -> (out, cache) with its partner\n"
+                    "    foo_backward(dout, cache) -> (dx, dw, ...),\n"
+                    "  - a loss function foo_loss(x, y) -> (loss, dx).\n"
+                    "Name forward's arguments with --shape, --int, --input, --arg. Drawn inputs "
+                    "are checked\ntwice: draw 1 keeps floats 0.1 away from 0, draw 2 is plain "
+                    "standard normal (values\nnear 0).",
         epilog="examples:\n"
                "  layerkit gradcheck                      every built-in layer and loss\n"
                "  layerkit gradcheck Conv2D --init '{\"in_channels\": 2, \"out_channels\": 3, "
                "\"kernel_size\": 3}' --input-shape 1,2,7,7\n"
                "  layerkit gradcheck my_layers.py:MyConv --init '{...}' --input-shape 2,3,8,8\n"
+               "  layerkit gradcheck layers.py:conv_forward_naive --shape x=2,3,8,8 "
+               "--shape w=4,3,3,3 --shape b=4 --arg conv_param='{\"stride\": 2, \"pad\": 1}'\n"
+               "  layerkit gradcheck layers.py:softmax_loss --shape x=5,4 --int y=5:4\n"
+               "  layerkit gradcheck mytorch/linear.py:Linear --init '{\"in_features\": 4, "
+               "\"out_features\": 3}' --shape A=5,4\n"
                "  layerkit gradcheck package.module:MyConv --input-shape 4,10 --json\n"
                "exit status: 0 all passed, 1 a check failed, 2 usage error")
     g.add_argument("layers", nargs="*", metavar="LAYER",
-                   help="built-in layer name, path/to/file.py:Class or module:Class "
-                        "(default: every built-in layer and loss)")
+                   help="built-in layer name, path/to/file.py:NAME or module:NAME, NAME a class "
+                        "or a function (default: every built-in layer and loss)")
     g.add_argument("--init", metavar="JSON",
                    help="constructor keyword arguments as a JSON object")
+    for option, (metavar, text) in _NAMED_INPUT_OPTIONS.items():
+        g.add_argument(option, action="append", default=[], metavar=metavar, help=text)
+    g.add_argument("--forward-kwargs", metavar="JSON",
+                   help="keyword arguments of forward as a JSON object, lists as arrays (e.g. "
+                        "'{\"lengths\": [3, 2]}'); float arrays among them are checked too")
+    g.add_argument("--draws", type=int, choices=[1, 2], default=2,
+                   help="2 (default): check a second draw that includes values near 0; 1: "
+                        "only the draw kept 0.1 away from 0")
+    g.add_argument("--backward", metavar="NAME",
+                   help="the backward function of a forward function (default: its name with "
+                        "forward replaced by backward)")
+    g.add_argument("--no-grad", action="append", default=[], metavar="NAME",
+                   help="functions: the array argument NAME is data, not differentiated (the X "
+                        "of softmax_loss_naive(W, X, y, reg) -> (loss, dW))")
+    g.add_argument("--batch-mean", action="store_true",
+                   help="attribute-style classes: the course averages parameter gradients over "
+                        "the batch (dLdW / N); check against that convention")
+    g.add_argument("--import-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="give up importing the file after SECONDS (code at its top level that "
+                        "trains or waits; default 10)")
     g.add_argument("--input-shape", action="append", default=[], metavar="N,C,...",
-                   help="shape of forward's input (repeat for several inputs)")
+                   help="shape of forward's input by position (repeat for several inputs)")
     g.add_argument("--input-dtype", action="append", default=[], metavar="KIND",
                    help="float (default) or int, per --input-shape in order (int: ids in "
                         "[0, num_embeddings) or [0, 10))")
@@ -286,13 +504,22 @@ def _add_gradcheck_parser(sub) -> None:
 
 
 def _add_template_parser(sub) -> None:
-    """``layerkit template NAME``: print a layer skeleton."""
+    """``layerkit template NAME [--style STYLE]``: print a layer skeleton."""
+    from .check.templates import STYLES
     t = sub.add_parser("template", help="print a layer skeleton to fill in (homework)",
-                       description="Print a runnable layer skeleton: constructor and parameters "
-                                   "done, forward and backward to write. "
-                                   "Example: layerkit template conv2d > my_conv.py")
-    t.add_argument("name", nargs="?", help="conv2d, linear, relu, softmax, maxpool2d, rnn, lstm")
-    t.add_argument("--list", action="store_true", help="list the templates")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Print a runnable layer skeleton: forward and backward to "
+                                   "write, the equations in their docstrings, and the command "
+                                   "that checks it. Example: layerkit template conv2d > "
+                                   "my_conv.py",
+                       epilog="styles:\n" + "\n".join(f"  {s:9} {', '.join(n)}"
+                                                       for s, n in STYLES.items()))
+    t.add_argument("name", nargs="?", help=", ".join(STYLES["layerkit"]))
+    t.add_argument("--style", choices=sorted(STYLES), default="layerkit",
+                   help="layerkit: a class with params and grads dicts (default); cs231n: a "
+                        "function pair foo_forward/foo_backward; mytorch: a class with weights "
+                        "as attributes and dLdW")
+    t.add_argument("--list", action="store_true", help="list the templates of the style")
     t.set_defaults(func=_template)
 
 

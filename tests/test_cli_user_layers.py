@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+from pathlib import Path
+
 import pytest
 
 from layerkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]      # the layerkit under test, not an installed one
 
 USER_FILE = textwrap.dedent('''
     import numpy as np
@@ -60,7 +64,8 @@ USER_FILE = textwrap.dedent('''
 
 
 def run(args, cwd):
-    env = dict(os.environ, NO_COLOR="1")
+    env = dict(os.environ, NO_COLOR="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "layerkit", "gradcheck", *args], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=300)
 
@@ -88,26 +93,29 @@ def test_wrong_user_layer_exits_1_and_names_the_mistake(workdir):
 
 
 def test_module_reference_and_two_inputs(workdir):
-    r = run(["my_layers:Product", "--input-shape", "2,3", "--input-shape", "2,3"], workdir)
+    r = run(["my_layers:Product", "--input-shape", "2,3", "--input-shape", "2,3", "--json"],
+            workdir)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "inputs[0]" in r.stdout and "inputs[1]" in r.stdout
+    checks = json.loads(r.stdout)["checks"]
+    assert [[t["name"] for t in c["tensors"]] for c in checks] == [["a", "b"], ["a", "b"]]
 
 
 @pytest.mark.parametrize("args, message", [
     (["nowhere.py:Scale", "--input-shape", "2"], "no file 'nowhere.py'"),
-    (["my_layers.py:Scal", "--input-shape", "2"], "has no class 'Scal'; classes defined there: Scale"),
+    (["my_layers.py:Scal", "--input-shape", "2"], "has no class or function 'Scal'; defined there: Scale"),
     (["my_layers.py:Scale", "--init", "{size: 3}", "--input-shape", "2,3"], "--init is not valid JSON"),
     (["my_layers.py:Scale", "--init", '{"sise": 3}', "--input-shape", "2,3"],
      "cannot build Scale from --init"),
-    (["my_layers.py:Scale", "--init", '{"size": 3}'], "say what to feed it with --input-shape"),
+    (["my_layers.py:Scale", "--init", '{"size": 3}'], "Scale: say what to feed forward with --shape NAME=d1,d2"),
     (["my_layers.py:Scale", "--init", '{"size": 3}', "--input-shape", "2,x"],
      "--input-shape takes positive sizes"),
     (["my_layers.py:Raises", "--input-shape", "2,3"],
      "Raises.forward raised ValueError: cannot reshape"),
-    (["my_layers.py:NoBackward", "--input-shape", "2,3"], "missing backward, grads"),
+    (["my_layers.py:NoBackward", "--input-shape", "2,3"],
+     "NoBackward does not follow the Layer contract: missing backward, grads"),
     (["no_such_module:Thing", "--input-shape", "2"], "cannot import module 'no_such_module'"),
     (["Conv9D", "--input-shape", "2"], "no built-in layer named 'Conv9D'"),
-    (["my_layers.py"], "name the class to check: my_layers.py:ClassName (classes defined in "
+    (["my_layers.py"], "name the class or function to check: my_layers.py:Name (defined in "
                        "my_layers.py: Scale, Product, Raises, NoBackward)"),
     (["Conv2D", "--init", '{"in_channels": 2, "out_channels": 3, "kernel_size": 3}',
       "--input-shape", "1,3,7,7"], "Conv2D.forward raised ValueError: Conv2D(2, 3, kernel_size=3): "
@@ -116,7 +124,7 @@ def test_module_reference_and_two_inputs(workdir):
 def test_usage_errors_exit_2_in_one_paragraph(workdir, args, message):
     r = run(args, workdir)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert message in r.stderr
+    assert message in r.stderr and "object at 0x" not in r.stderr
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
 
 
@@ -141,7 +149,9 @@ def test_json_schema(workdir):
     data = json.loads(r.stdout)
     assert data["schema"] == "layerkit.gradcheck/1" and data["passed"] is False
     assert data["error"] is None and data["dtype"] == "float64" and data["tol"] == 1e-7
-    (check,) = data["checks"]
+    check, near_zero = data["checks"]
+    assert (check["draw"], near_zero["draw"]) == (1, 2)
+    assert check["format"] == "layer contract" and check["notes"] == []
     assert {"name", "config", "layer", "passed", "dtype", "tol", "eps", "problems",
             "tensors"} <= set(check)
     x, w = check["tensors"]
@@ -156,7 +166,7 @@ def test_json_schema(workdir):
 def test_json_usage_error(workdir):
     r = run(["my_layers.py:Nope", "--input-shape", "2", "--json"], workdir)
     data = json.loads(r.stdout)
-    assert r.returncode == 2 and data["passed"] is False and "no class 'Nope'" in data["error"]["message"]
+    assert r.returncode == 2 and data["passed"] is False and "no class or function 'Nope'" in data["error"]["message"]
 
 
 def test_builtin_with_init_and_input_shape(capsys):

@@ -3,11 +3,13 @@ implemented yet", and a correct solution (written here, as a student would) pass
 command the template's own "Check it:" line prints."""
 
 import importlib.util
+import inspect
 import json
 import shlex
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,6 +223,11 @@ def test_solved_template_passes_its_own_check_command(tmp_path, monkeypatch, cap
         f"import numpy as np\nfrom {module} import {cls} as Template\n\n\n"
         f"class {cls}(Template):\n{body}")
     args[1] = f"solved_{module}.py:{cls}"
+    _assert_passes(args, tmp_path, monkeypatch, capsys)
+
+
+def _assert_passes(args, tmp_path, monkeypatch, capsys):
+    """The gradcheck command ``args`` run in ``tmp_path`` passes every check."""
     monkeypatch.chdir(tmp_path)
     code = main(args)
     out = capsys.readouterr().out
@@ -247,3 +254,165 @@ def test_template_command_writes_a_file_a_student_can_run(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "layerkit", "template", "conv9d"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no template named 'conv9d'" in bad.stderr
+
+
+# -- the course styles -------------------------------------------------------------------------
+
+STYLED_SOLUTIONS = {   # (style, name) -> a solution with the template's functions or class
+    ("cs231n", "linear"): '''
+        def affine_forward(x, w, b):
+            return x.reshape(len(x), -1) @ w + b, (x, w)
+
+        def affine_backward(dout, cache):
+            x, w = cache
+            return ((dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout,
+                    dout.sum(axis=0))
+    ''',
+    ("cs231n", "relu"): '''
+        def relu_forward(x):
+            return np.maximum(x, 0), x
+
+        def relu_backward(dout, cache):
+            return dout * (cache > 0)
+    ''',
+    ("cs231n", "softmax"): '''
+        def softmax_loss(x, y):
+            z = x - x.max(axis=1, keepdims=True)
+            p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            rows = np.arange(len(x))
+            dx = p.copy()
+            dx[rows, y] -= 1
+            return -np.log(p[rows, y]).mean(), dx / len(x)
+    ''',
+    ("cs231n", "conv2d"): '''
+        def conv_forward_naive(x, w, b, conv_param):
+            s, P = conv_param["stride"], conv_param["pad"]
+            F, _, HH, WW = w.shape
+            xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+            Ho, Wo = 1 + (xp.shape[2] - HH) // s, 1 + (xp.shape[3] - WW) // s
+            out = np.zeros((len(x), F, Ho, Wo))
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = xp[:, :, i * s:i * s + HH, j * s:j * s + WW]
+                    out[:, :, i, j] = np.einsum("ncpq,fcpq->nf", win, w) + b
+            return out, (x, w, b, conv_param)
+
+        def conv_backward_naive(dout, cache):
+            x, w, b, conv_param = cache
+            s, P = conv_param["stride"], conv_param["pad"]
+            _, _, HH, WW = w.shape
+            xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+            dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    win = (slice(None), slice(None), slice(i * s, i * s + HH),
+                           slice(j * s, j * s + WW))
+                    dw += np.einsum("nf,ncpq->fcpq", dout[:, :, i, j], xp[win])
+                    dxp[win] += np.einsum("nf,fcpq->ncpq", dout[:, :, i, j], w)
+            H, W = x.shape[2:]
+            return dxp[:, :, P:P + H, P:P + W], dw, dout.sum(axis=(0, 2, 3))
+    ''',
+    ("mytorch", "linear"): '''
+        class Linear(Template):
+            def forward(self, A):
+                self.A = A
+                return A @ self.W.T + np.ones((len(A), 1)) @ self.b.T
+
+            def backward(self, dLdZ):
+                self.dLdW = dLdZ.T @ self.A
+                self.dLdb = dLdZ.T @ np.ones((len(dLdZ), 1))
+                return dLdZ @ self.W
+    ''',
+    ("mytorch", "relu"): '''
+        class ReLU(Template):
+            def forward(self, Z):
+                self.A = np.maximum(Z, 0)
+                return self.A
+
+            def backward(self, dLdA):
+                return dLdA * (self.A > 0)
+    ''',
+}
+
+
+def test_every_styled_template_has_a_solution_here():
+    styled = {(s, n) for s in templates.STYLES if s != "layerkit" for n in templates.names(s)}
+    assert styled == set(STYLED_SOLUTIONS)
+
+
+def _write_styled(tmp_path, style, name):
+    source = templates.source(name, style)
+    line = next(l for l in source.splitlines() if l.startswith("Check it:"))
+    args = shlex.split(line[len("Check it:"):])[1:]
+    file_name, target = args[1].split(":")
+    (tmp_path / file_name).write_text(source)
+    return args, file_name, target
+
+
+@pytest.mark.parametrize("style, name", sorted(STYLED_SOLUTIONS))
+def test_unfinished_styled_template_is_not_implemented_yet(tmp_path, monkeypatch, capsys,
+                                                            style, name):
+    args, file_name, target = _write_styled(tmp_path, style, name)
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    what = f"{target}.forward" if style == "mytorch" else target
+    assert f"{what} is not implemented yet" in err and file_name in err
+
+
+@pytest.mark.parametrize("style, name", sorted(STYLED_SOLUTIONS))
+def test_solved_styled_template_passes_its_own_check_command(tmp_path, monkeypatch, capsys,
+                                                              style, name):
+    args, file_name, target = _write_styled(tmp_path, style, name)
+    module = file_name[:-3]
+    monkeypatch.delitem(sys.modules, module, raising=False)  # another style's my_relu.py
+    header = "import numpy as np\n"
+    if style == "mytorch":
+        header += f"from {module} import {target} as Template\n"
+    solution = textwrap.dedent(STYLED_SOLUTIONS[style, name])
+    (tmp_path / f"solved_{module}.py").write_text(header + "\n\n" + solution)
+    spec = importlib.util.spec_from_file_location(f"template_{style}_{name}",
+                                                  tmp_path / file_name)
+    template = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(template)
+    if style == "cs231n":        # the solution defines the template's functions, same arguments
+        defined = {n: inspect.signature(f) for n, f in vars(template).items()
+                   if inspect.isfunction(f)}
+        exec(compile(header + solution, "solution", "exec"), solved := {})
+        assert {n: inspect.signature(solved[n]) for n in defined} == defined
+    args[1] = f"solved_{module}.py:{target}"
+    _assert_passes(args, tmp_path, monkeypatch, capsys)
+
+
+def test_template_styles_from_the_command_line(capsys):
+    assert main(["template", "linear", "--style", "cs231n"]) == 0
+    assert "def affine_backward(dout, cache):" in capsys.readouterr().out
+    assert main(["template", "--list", "--style", "mytorch"]) == 0
+    assert capsys.readouterr().out.split()[0] == "linear"
+    assert main(["template", "lstm", "--style", "mytorch"]) == 2
+    assert "no template named 'lstm' in the mytorch style; choose from linear, relu (lstm " \
+           "exists in: layerkit)" in capsys.readouterr().err
+
+
+def test_readme_course_commands_are_the_templates_own_check_commands():
+    """The README's course-format commands are exactly templates' Check-it lines (each tested
+    above on a solved template), on the files its template commands write."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Homework in a course's format")[1].split("```bash")[1]
+    lines = block.split("```")[0].splitlines()
+    checks = {line[len("Check it:"):].strip()
+              for style, found in templates.STYLES.items() for name in found
+              for line in templates.source(name, style).splitlines()
+              if line.startswith("Check it:")}
+    written = {}
+    for line in lines:
+        if line.startswith("layerkit template"):
+            args = shlex.split(line.split("#")[0])
+            style = args[args.index("--style") + 1]
+            written[args[args.index(">") + 1]] = (args[2], style)
+    commands = [line for line in lines if line.startswith("layerkit gradcheck")]
+    assert len(commands) == 3 and set(commands) <= checks
+    for command in commands:
+        file_name = shlex.split(command)[2].split(":")[0]
+        name, style = written[file_name]
+        assert command in templates.source(name, style)
