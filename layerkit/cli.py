@@ -15,7 +15,7 @@ import traceback
 
 import numpy as np
 
-JSON_SCHEMA = "layerkit.gradcheck/1"
+JSON_SCHEMA = "layerkit.gradcheck/2"
 
 
 def _colour(stream) -> bool:
@@ -441,7 +441,14 @@ def _add_gradcheck_parser(sub) -> None:
                     "  - a loss function foo_loss(x, y) -> (loss, dx).\n"
                     "Name forward's arguments with --shape, --int, --input, --arg. Drawn inputs "
                     "are checked\ntwice: draw 1 keeps floats 0.1 away from 0, draw 2 is plain "
-                    "standard normal (values\nnear 0).",
+                    "standard normal (values\nnear 0).\n\n"
+                    "Beyond finite differences, every layer is probed for broken contracts: "
+                    "gradients\nassigned instead of accumulated (or the grads arrays replaced), "
+                    "dy or x modified by\nbackward, a second backward after one forward that "
+                    "differs, a cache kept from an\nearlier forward; the check runs at "
+                    "parameters moved off constant values (gamma = 1,\nbeta = 0) and with "
+                    "randomness frozen. Near-kinks and ties are resolved with smaller\nsteps; "
+                    "what floating point cannot resolve is reported 'unresolved', not failed.",
         epilog="examples:\n"
                "  layerkit gradcheck                      every built-in layer and loss\n"
                "  layerkit gradcheck Conv2D --init '{\"in_channels\": 2, \"out_channels\": 3, "

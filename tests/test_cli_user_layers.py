@@ -147,7 +147,7 @@ def test_json_schema(workdir):
              "--json"], workdir)
     assert r.returncode == 1
     data = json.loads(r.stdout)
-    assert data["schema"] == "layerkit.gradcheck/1" and data["passed"] is False
+    assert data["schema"] == "layerkit.gradcheck/2" and data["passed"] is False
     assert data["error"] is None and data["dtype"] == "float64" and data["tol"] == 1e-7
     check, near_zero = data["checks"]
     assert (check["draw"], near_zero["draw"]) == (1, 2)

@@ -434,12 +434,13 @@ def follows_contract(obj) -> bool:
 
 def backward_partner(forward, namespace: dict | None = None):
     """The function named like ``forward`` with "forward" replaced by "backward", looked up in
-    the module where ``forward`` is defined (or ``namespace``); None when there is none."""
+    the namespace where ``forward`` is defined (or ``namespace``); None when there is none."""
     if "forward" not in forward.__name__:
         return None
     name = forward.__name__.replace("forward", "backward")
-    namespace = namespace if namespace is not None else getattr(
-        inspect.getmodule(forward), "__dict__", {})
+    if namespace is None:        # the globals it was defined in (a module, a notebook, exec)
+        namespace = getattr(forward, "__globals__", None) or getattr(
+            inspect.getmodule(forward), "__dict__", {})
     fn = namespace.get(name)
     return fn if callable(fn) else None
 
@@ -517,9 +518,12 @@ def name_report(report, layer, input_names=None):
                 text = text.replace(old, new)
         return text
 
+    inputs = set(names)
     for t in report.tensors:
         if t.name in labels and t.name not in params:
             t.name = labels[t.name]
+            t.diagnosis = relabel(t.diagnosis)
+        elif t.name in inputs and t.name not in params:       # already named by the checker
             t.diagnosis = relabel(t.diagnosis)
         elif isinstance(layer, AttributeLayer) and t.name in layer.wrong_shape:
             t.pattern, t.diagnosis = "wrong shape", layer.wrong_shape[t.name]

@@ -65,7 +65,7 @@ import copy
 
 import numpy as np
 
-from . import numeric, probes
+from . import adapters, numeric, probes
 from .diagnosis import diagnose
 from .numeric import DEFAULTS
 from .report import GradcheckReport, Problem, TensorCheck
@@ -192,6 +192,14 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
     tol = DEFAULTS[dtype][1] if tol is None else float(tol)
     if not (eps > 0 and tol > 0):
         raise ValueError(f"gradcheck: eps and tol must be positive, got eps={eps}, tol={tol}")
+    adapted = _adapt(layer, inputs, forward_kwargs, dtype, seed)
+    if adapted is not layer:
+        report = gradcheck(adapted, adapted.inputs, eps=eps, tol=tol, seed=seed,
+                           max_coords=max_coords, n_directions=n_directions,
+                           forward_kwargs=forward_kwargs if isinstance(
+                               adapted, adapters.AttributeLayer) else None,
+                           dtype=dtype)
+        return adapters.name_report(report, adapted)
     check_contract(layer)
     name = repr(layer)
     for k, p in layer.params.items():
@@ -208,6 +216,22 @@ def gradcheck(layer, inputs, *, eps: float | None = None, tol: float | None = No
     finally:
         if skips:
             layer.needs_input_grad = False
+
+
+def _adapt(layer, inputs, forward_kwargs, dtype, seed):
+    """A course format (a function pair, a loss function, an attribute-style class) adapted
+    to the Layer contract; the layer itself when it follows the contract or is none of those
+    (check_contract then says what is missing)."""
+    if adapters.follows_contract(layer) or any(
+            isinstance(getattr(layer, k, None), dict) for k in ("params", "grads")):
+        return layer       # the Layer contract, or half of it: check_contract names the rest
+    is_function = callable(layer) and not hasattr(layer, "forward")
+    has_methods = callable(getattr(layer, "forward", None)) and \
+        callable(getattr(layer, "backward", None))
+    if not (is_function or has_methods):
+        return layer
+    return adapters.as_layer(layer, inputs, forward_kwargs=forward_kwargs, dtype=dtype,
+                             seed=seed)
 
 
 def _gradcheck(layer, name, inputs, eps, tol, seed, max_coords, n_directions, forward_kwargs,
