@@ -16,6 +16,11 @@ plus random directions for large tensors). The patterns, tried in this order:
 - **borders only**: on an (N, C, *spatial) array, every wrong element lies closer to an edge
   than every right one (padding or the window range at the edge), or closer to one side of one
   spatial axis (the last row or column of windows left out).
+- **scaled by k where wrong**: some elements right, every other one exactly k × numeric (a
+  slope wrong on one branch).
+- **offset by a constant** / **offset along axis k**: analytic − numeric is one constant, or the
+  same for every index of one axis (a mean term of a normalization left out, a −1/N).
+- **one element**: a single checked element is wrong, the others right.
 - **some time steps**: on an (N, T, D) array, the wrong elements occupy time steps no right
   element does (backpropagation through time stopping early, or a missing dh from step t+1).
 - **some positions along an axis**: the same separation along any other axis.
@@ -146,7 +151,63 @@ def diagnose(check, analytic: np.ndarray, tol: float, *,
                     "by 180°): a convolution was used where the derivation has a "
                     "cross-correlation, or the other way round")
 
-    return _localized(check, els, tol, what)
+    pattern, sentence = _localized(check, els, tol, what)
+    if pattern is not None:
+        return pattern, sentence
+    return _partly_scaled(els, tol, what) or _offset(els, check.shape, tol, what) or \
+        (pattern, sentence)
+
+
+def _partly_scaled(els, tol, what):
+    """"scaled by k where wrong": every wrong element is k times its numeric value for one k,
+    and the others are right (a slope wrong on one branch, a factor missing on some units)."""
+    bad = [e for e in els if e["rel_error"] >= tol and e["numeric"] != 0]
+    good = [e for e in els if e["rel_error"] < tol and e["numeric"] != 0]
+    if len(bad) < 2 or len(good) < 2 or len(bad) < sum(e["rel_error"] >= tol for e in els):
+        return None
+    ratios = np.array([e["analytic"] / e["numeric"] for e in bad])
+    k = float(np.median(ratios))
+    if not np.all(np.abs(ratios - k) <= tol * max(abs(k), 1.0)) or abs(k - 1) <= tol or k == 0:
+        return None
+    where = ", ".join(e["index"] for e in bad[:3]) + (", ..." if len(bad) > 3 else "")
+    return f"scaled by {describe_factor(k)} where wrong", (
+        f"{what} is right at some elements and exactly {describe_factor(k)} × the numeric "
+        f"gradient at the others ({where}): one branch or group of units has the wrong factor "
+        "(a leaky slope, a derivative on one side of a kink, a scale applied to a subset)")
+
+
+def _offset(els, shape, tol, what):
+    """"offset": analytic − numeric is the same constant everywhere, or constant along one
+    axis (the same for every index of that axis): a term that does not depend on that index
+    (a mean over the batch, a −1/N) is missing or extra."""
+    pos = [e for e in els if e["coord"] is not None]
+    if len(pos) < 4:
+        return None
+    d = np.array([e["analytic"] - e["numeric"] for e in pos])
+    size = max(float(np.max(np.abs([e["numeric"] for e in pos]))), 1e-300)
+    if np.max(np.abs(d)) <= tol * size:
+        return None
+    same = lambda v: np.max(np.abs(v - v[0])) <= tol * max(np.max(np.abs(v)), size * 1e-3)
+    if same(d):
+        return "offset by a constant", (
+            f"{what} differs from the numeric gradient by the same constant {d[0]:.4g} at every "
+            "checked element: an extra or missing term that depends on nothing")
+    coords = np.array([e["coord"] for e in pos])
+    for ax in range(len(shape)):
+        if shape[ax] < 2:
+            continue
+        groups = {}
+        for c, v in zip(map(tuple, np.delete(coords, ax, axis=1)), d):
+            groups.setdefault(c, []).append(v)
+        multi = [np.array(v) for v in groups.values() if len(v) >= 2]
+        if len(multi) >= 2 and all(same(v) for v in multi) and \
+                not same(np.array([v[0] for v in multi])):
+            return f"offset along axis {ax}", (
+                f"{what} differs from the numeric gradient by an amount that is the same for "
+                f"every index of axis {ax} (size {shape[ax]}) and changes along the other axes: "
+                f"a term averaged or summed over axis {ax} is missing or extra (e.g. the mean "
+                "term of a normalization, a −1/N of a mean)")
+    return None
 
 
 def _borders(coords, bad, shape, what):
@@ -187,6 +248,12 @@ def _localized(check, els, tol, what) -> tuple[str | None, str]:
                       "compare the worst elements below with the derivation")
     if not bad.any() or (~bad).sum() < 2:
         return fallback
+    if bad.sum() == 1 and (~bad).sum() >= 5:
+        (one,) = [e for e, b in zip(pos, bad) if b]
+        return "one element", (
+            f"{what} is wrong at one element only, {one['index']} (analytic {one['analytic']:.6g}, "
+            f"numeric {one['numeric']:.6g}), and right at the {int((~bad).sum())} others "
+            "checked: an index computed wrongly, or a special case for one position")
     coords = np.array([e["coord"] for e in pos])
     border = _borders(coords, bad, shape, what)
     if border:
