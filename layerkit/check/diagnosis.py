@@ -21,6 +21,8 @@ plus random directions for large tensors). The patterns, tried in this order:
 - **offset by a constant** / **offset along axis k**: analytic − numeric is one constant, or the
   same for every index of one axis (a mean term of a normalization left out, a −1/N).
 - **one element**: a single checked element is wrong, the others right.
+- **one element per row**: exactly one wrong element in every row, all by the same amount (a
+  one-hot term such as the −1 at the true class).
 - **some time steps**: on an (N, T, D) array, the wrong elements occupy time steps no right
   element does (backpropagation through time stopping early, or a missing dh from step t+1).
 - **some positions along an axis**: the same separation along any other axis.
@@ -154,8 +156,8 @@ def diagnose(check, analytic: np.ndarray, tol: float, *,
     pattern, sentence = _localized(check, els, tol, what)
     if pattern is not None:
         return pattern, sentence
-    return _partly_scaled(els, tol, what) or _offset(els, check.shape, tol, what) or \
-        (pattern, sentence)
+    return (_partly_scaled(els, tol, what) or _one_hot(els, tol, what)
+            or _offset(els, check.shape, tol, what) or (pattern, sentence))
 
 
 def _partly_scaled(els, tol, what):
@@ -174,6 +176,25 @@ def _partly_scaled(els, tol, what):
         f"{what} is right at some elements and exactly {describe_factor(k)} × the numeric "
         f"gradient at the others ({where}): one branch or group of units has the wrong factor "
         "(a leaky slope, a derivative on one side of a kink, a scale applied to a subset)")
+
+
+def _one_hot(els, tol, what):
+    """"one element per row": in every row (index of axis 0) exactly one checked element is
+    wrong, all by the same amount: a one-hot term (the −1 at the true class) is missing or
+    extra."""
+    pos = [e for e in els if e["coord"] is not None]
+    bad = [e for e in pos if e["rel_error"] >= tol]
+    rows = {e["coord"][0] for e in pos}
+    if len(bad) < 2 or len({e["coord"][0] for e in bad}) != len(bad) or \
+            {e["coord"][0] for e in bad} != rows:
+        return None
+    d = np.array([e["analytic"] - e["numeric"] for e in bad])
+    if np.max(np.abs(d - d[0])) > tol * np.max(np.abs(d)):
+        return None
+    return "one element per row", (
+        f"{what} is wrong at exactly one element of every row, by the same amount {d[0]:.4g} "
+        "each time: a one-hot term is missing or extra (the −1 at the true class of a softmax "
+        "cross-entropy, an indicator of the label)")
 
 
 def _offset(els, shape, tol, what):
