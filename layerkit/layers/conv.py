@@ -12,7 +12,7 @@ from .. import init
 from ..geometry import ntuple, window
 from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
-from ..validation import check_array, float_dtype, positive_int
+from ..validation import check_array, float_dtype, initial_weight, positive_int
 from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5, interior,
                               kernel_args, pick_kernel)
 
@@ -181,7 +181,8 @@ class ConvND(Layer):
         rng = np.random.default_rng(seed)
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.add_param("weight", np.ascontiguousarray(weight_init(shape, rng=rng, dtype=dt)))
+        self.add_param("weight", initial_weight(repr(self), "weight",
+                                                weight_init(shape, rng=rng, dtype=dt), shape, dt))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xp" the padded
@@ -304,7 +305,7 @@ class ConvTransposeND(Layer):
         # PyTorch's layout (in, out, *k), so its default gives U(±1/√(out·∏K)) as PyTorch's does
         shape = (self.in_channels, self.out_channels) + self.kernel_size
         w = weight_init(shape, rng=np.random.default_rng(seed), dtype=dt)
-        self.add_param("weight", np.ascontiguousarray(w))
+        self.add_param("weight", initial_weight(repr(self), "weight", w, shape, dt))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xg" x as
