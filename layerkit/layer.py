@@ -23,11 +23,25 @@ Nothing numeric lives here; layers implement the math.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
 
 from .validation import check_dy, float_dtype
+
+_THREAD_NUMBERS = itertools.count()
+
+
+class _ThreadNumber(threading.local):
+    """A number unique to each thread for the life of the process (``threading.get_ident`` is
+    reused once a thread ends); threading.local runs __init__ again in each new thread."""
+
+    def __init__(self):
+        self.value = next(_THREAD_NUMBERS)
+
+
+_THIS_THREAD = _ThreadNumber()
 
 
 class Layer:
@@ -105,28 +119,28 @@ class Layer:
     @_cache.setter
     def _cache(self, value) -> None:
         self.__dict__["_cache_value"] = value
-        self.__dict__["_cache_thread"] = threading.get_ident()
+        self.__dict__["_cache_thread"] = _THIS_THREAD.value
 
     def saved(self):
         """The cache written by the last ``forward``; raises RuntimeError if there was none, or
         if another thread's forward wrote it (see the module doc)."""
         cache = self._cache
+        if cache is not None and self.__dict__["_cache_thread"] == _THIS_THREAD.value:
+            return cache
         who = repr(self)
         who = type(self).__name__ if "\n" in who else who        # containers: one word
         if cache is None:
             raise RuntimeError(f"{who}: backward called before forward")
-        if self.__dict__["_cache_thread"] != threading.get_ident():
-            raise RuntimeError(
+        raise RuntimeError(
                 f"{who}: backward in a thread other than the one whose forward it would use "
                 f"(another thread ran forward on this layer in between); one layer cannot run "
                 f"forward/backward pairs from two threads at once: give each thread its own "
                 f"copy (copy.deepcopy). Forward alone in eval() mode is thread-safe")
-        return cache
 
     def check_dy(self, dy, shape: tuple) -> np.ndarray:
         """Validate the upstream gradient against the shape forward produced (dtype float32 or
         float64, exactly that shape): :func:`layerkit.validation.check_dy`."""
-        return check_dy(repr(self), dy, shape)
+        return check_dy(self, dy, shape)        # the message formats self: its repr
 
     # -- description ------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -152,10 +152,11 @@ def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:
     return ids
 
 
-def check_dy(who: str, dy, shape: tuple) -> np.ndarray:
+def check_dy(who, dy, shape: tuple) -> np.ndarray:
     """Validate an upstream gradient against the shape of the output forward produced: an ndarray
     of dtype float32 or float64 (complex, integer and object arrays are refused, never cast) and
-    exactly ``shape`` (nothing broadcast). Finiteness is the caller's business."""
+    exactly ``shape`` (nothing broadcast). Finiteness is the caller's business. ``who`` is a
+    string or an object whose str() names it (a layer: formatted only for an error)."""
     if not isinstance(dy, np.ndarray):
         raise TypeError(f"{who}: expected dy to be a numpy array, got {type(dy).__name__}")
     if dy.dtype not in FLOAT_DTYPES:

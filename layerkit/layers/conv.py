@@ -101,6 +101,25 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     ∂L/∂x, the full convolution of δ with the kernels, is the same algorithm applied to δ
     padded by 2 − P with the weights rot180(W) transposed to (C, O); ∂L/∂W still uses im2col's
     columns, built in backward.
+
+    Winograd's error bound, and where it does not hold. The transforms mix all 36 values of a
+    tile's 6×6 input window into each of its 16 outputs, so the rounding error of every output
+    scales with the largest value of the window, M_t = max_(p in tile) a(p) with
+    a(p) = max_c |x_c(p)|, where im2col's scales with the largest value of the output's own
+    3×3 field, r_q = max_(p in field(q)) a(p). In float32 (unit roundoff u = 2⁻²⁴) the error of
+    output q is about (30 + 0.4·M_t/r_q)·u·Σ_c Σ_taps |W|·r_q (measured; the worst-case constant
+    from the transforms' norms, ‖Aᵀ‖²‖G‖²‖Bᵀ‖² = 19²·1²·10², is far larger and never reached),
+    and one NaN or inf spreads over the whole tile. So a tile is kept only if its window is
+    finite and M_t ≤ 64·r_q for each of its outputs q (layers.conv_algorithms.WINOGRAD_RANGE):
+    its error then stays below ~60 u of each output's own scale, i.e. within 4·10⁻⁶ of
+    Σ_c Σ_taps |W|·r_q, the tolerance tests/test_winograd.py checks. Every other tile's 4×4
+    block is computed directly (float64 sums of the products, as im2col would compute it), so
+    a pixel at 1e15 or a NaN changes exactly the outputs whose field contains it, as with
+    im2col. The check is one pass over each band of the input, done per work unit just before
+    its input transform (the band is then in cache); the same holds for ∂L/∂x, whose tiles are
+    those of δ. It applies to "auto" and to an explicit "winograd" alike: the algorithm is how
+    the result is computed, never what it is. Inputs with many exactly-zero 3×3×C fields next
+    to non-zero values (r_q = 0) take the direct path for those tiles: correct, slower.
     """
 
 

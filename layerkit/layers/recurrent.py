@@ -576,7 +576,7 @@ class Bidirectional(Container):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self.saved()
-        check_dy(repr(self), dy, cache.y_shape)
+        check_dy(self, dy, cache.y_shape)
         idx, h = cache.idx, cache.hidden
         dy_f, dy_b = dy[..., :h], dy[..., h:]
         if self.forward_layer.return_sequences and idx is not None:
