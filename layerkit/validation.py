@@ -220,3 +220,17 @@ def generator(who: str, name: str, seed) -> np.random.Generator:
         raise ValueError(f"{who}: {name} must be None, a non-negative integer or a numpy "
                          f"Generator, got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+#: Sizes a kernel indexes with (int32 in places): window hyperparameters must stay below it.
+SIZE_LIMIT = 2 ** 31
+
+
+def window_within_limits(who: str, win) -> None:
+    """Raise ValueError naming ``who`` if a kernel size, stride, dilation or padding of the
+    window geometry ``win`` is SIZE_LIMIT or more (numpy and the kernels would overflow)."""
+    for name, values in (("kernel_size", win.kernel), ("stride", win.stride),
+                         ("dilation", win.dilation),
+                         ("padding", tuple(p for pair in win.padding for p in pair))):
+        if any(v >= SIZE_LIMIT for v in values):
+            raise ValueError(f"{who}: {name} must be below 2**31, got {values}")

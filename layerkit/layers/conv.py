@@ -12,7 +12,8 @@ from .. import init
 from ..geometry import ntuple, window
 from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
-from ..validation import check_array, float_dtype, initial_weight, positive_int
+from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
+                          window_within_limits)
 from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5, interior,
                               kernel_args, pick_kernel)
 
@@ -183,6 +184,7 @@ class ConvND(Layer):
         self.out_channels = positive_int(name, "out_channels", out_channels)
         who = f"{name}({self.in_channels}, {self.out_channels}, kernel_size={kernel_size!r})"
         self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
+        window_within_limits(who, self.geometry)
         if algorithm not in _ALGORITHMS:
             raise ValueError(f"{who}: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
         obstacle = _winograd_obstacle(self.ndim, self.geometry)
@@ -199,7 +201,8 @@ class ConvND(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        shape = allocation(repr(self), "weight", (self.out_channels, self.in_channels)
+                           + self.kernel_size, dt)
         self.add_param("weight", initial_weight(repr(self), "weight",
                                                 weight_init(shape, rng=rng, dtype=dt), shape, dt))
         if self.bias:
@@ -312,6 +315,7 @@ class ConvTransposeND(Layer):
             raise ValueError(f"{who}: padding must be an int or a tuple of {self.ndim} ints, "
                              f"got {padding!r}")
         self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
+        window_within_limits(who, self.geometry)
         self.kernel_size, self.stride = self.geometry.kernel, self.geometry.stride
         self.dilation, self.padding = self.geometry.dilation, self.geometry.pad_lo
         self.output_padding = ntuple(who, "output_padding", output_padding, self.ndim, minimum=0)
@@ -322,7 +326,8 @@ class ConvTransposeND(Layer):
         dt = float_dtype(dtype, repr(self))
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
         # PyTorch's layout (in, out, *k), so its default gives U(±1/√(out·∏K)) as PyTorch's does
-        shape = (self.in_channels, self.out_channels) + self.kernel_size
+        shape = allocation(repr(self), "weight", (self.in_channels, self.out_channels)
+                           + self.kernel_size, dt)
         w = weight_init(shape, rng=np.random.default_rng(seed), dtype=dt)
         self.add_param("weight", initial_weight(repr(self), "weight", w, shape, dt))
         if self.bias:
@@ -358,6 +363,8 @@ class ConvTransposeND(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         who = repr(self)
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
+        if min(x.shape[2:]) < 1:
+            raise ValueError(f"{who}: expected non-empty spatial axes, got x of shape {x.shape}")
         out_spatial = self.output_shape(x.shape[2:])
         if min(out_spatial) < 1:
             raise ValueError(f"{who}: input of spatial shape {x.shape[2:]} gives an empty output "

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import init
 from ..layer import Layer
-from ..validation import check_array, float_dtype, initial_weight, positive_int
+from ..validation import allocation, check_array, float_dtype, initial_weight, positive_int
 
 
 class _LinearCache(NamedTuple):
@@ -59,7 +59,7 @@ class Linear(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or init.glorot_uniform
-        shape = (self.out_features, self.in_features)
+        shape = allocation(repr(self), "weight", (self.out_features, self.in_features), dt)
         self.add_param("weight", initial_weight(repr(self), "weight",
                                                 weight_init(shape, rng=rng, dtype=dt), shape, dt))
         if self.bias:

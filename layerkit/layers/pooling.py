@@ -18,7 +18,7 @@ from ..geometry import Window, window
 from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool2x2_backward_input,
                                maxpool2x2_forward, maxpool_backward_input, maxpool_forward)
 from ..layer import Layer
-from ..validation import allocation, check_array, positive_int
+from ..validation import allocation, check_array, positive_int, window_within_limits
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _NAMES = {1: dict(sp="L", osp="L_out", k="K"),
@@ -150,6 +150,7 @@ class _PoolND(Layer):
                              f"such integers, got {padding!r}")
         win = window(name, self.ndim, kernel_size, kernel_size if stride is None else stride,
                      padding, dilation)
+        window_within_limits(name, win)
         self.window = win
         self.kernel_size = win.kernel
         self.stride = win.stride
@@ -174,6 +175,9 @@ class _PoolND(Layer):
         """Validate x; return (x as contiguous (B, D, H, W), output spatial shape)."""
         check_array(repr(self), x, ("N", "C") + _SYMBOLS[self.ndim])
         spatial = x.shape[2:]
+        if min(spatial) < 1:
+            raise ValueError(f"{self!r}: expected non-empty spatial axes, got x of shape "
+                             f"{tuple(x.shape)}")
         out = self.window.output_shape(repr(self), spatial)
         x3 = np.ascontiguousarray(x).reshape((x.shape[0] * x.shape[1],) + _to3(spatial, 1))
         return x3, out
@@ -402,6 +406,7 @@ class MaxUnpool2D(Layer):
         name = type(self).__name__
         self.window = window(name, 2, kernel_size, kernel_size if stride is None else stride,
                              padding, 1)
+        window_within_limits(name, self.window)
         self.kernel_size, self.stride, self.padding = (self.window.kernel, self.window.stride,
                                                        self.window.pad_lo)
 
