@@ -7,7 +7,13 @@ Contract
 - ``backward(dy)`` returns ``dx = ∂⟨y, dy⟩/∂x`` and *accumulates* ``∂⟨y, dy⟩/∂params[k]`` into
   ``grads[k]``; ``zero_grad()`` resets the accumulators.
 - ``train()`` / ``eval()`` switch behaviour of stochastic or batch-statistics layers.
-- ``backward`` before ``forward`` raises ``RuntimeError``.
+- ``backward`` before ``forward`` raises ``RuntimeError``; ``backward`` validates dy (float32
+  or float64, exactly the shape of forward's output) with :func:`layerkit.validation.check_dy`.
+- What ``backward`` needs is independent of the caller's x: the built-in layers cache a mask
+  or their output where the derivation allows it (ReLU, LeakyReLU, Sigmoid, Tanh, Softmax,
+  Dropout, BatchNorm's x̂, max pooling's argmax), their own copy otherwise (Linear's x, the
+  recurrent layers' time-major x, convolution columns or padded inputs), so changing x after
+  ``forward`` does not change the gradients.
 - Threads: ``forward`` in ``eval()`` mode may run from several threads at once on one layer.
   The cache is the layer's own, so ``backward`` must run in the thread whose ``forward`` wrote
   it: a forward of another thread in between (a forward/backward pair from two threads at once,

@@ -381,7 +381,8 @@ class LSTM(_Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
                  return_sequences: bool = True, bias: bool = True, dtype=np.float32, seed=None):
-        self.forget_bias = number_in("LSTM", "forget_bias", forget_bias, -math.inf, math.inf)
+        self.forget_bias = number_in("LSTM", "forget_bias", forget_bias, -math.inf, math.inf,
+                                     low_open=True, high_open=True)
         super().__init__(input_size, hidden_size, return_sequences=return_sequences, bias=bias,
                          dtype=dtype, seed=seed)
         if self.bias:
