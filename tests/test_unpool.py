@@ -129,3 +129,25 @@ def test_unpool_huge_output_names_the_layer_and_size():
     with pytest.raises(MemoryError, match=r"MaxUnpool2D\(kernel_size=2\): the output of shape "
                                           r"\(1, 1, 1000000, 1000000\) .* would need"):
         lk.MaxUnpool2D(2)(y, idx, output_size=(10**6, 10**6))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4)])
+def test_unpool_empty_batch_or_channels(shape):
+    y, idx = lk.MaxPool2D(2, return_indices=True)(np.zeros(shape))
+    unpool = lk.MaxUnpool2D(2)
+    z = unpool(y, idx)
+    assert z.shape == shape
+    assert unpool.backward(np.zeros(shape)).shape == y.shape
+
+
+def test_unpool_backward_validates_dy_and_keeps_its_own_indices():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    y, idx = lk.MaxPool2D(2, return_indices=True)(x)
+    unpool = lk.MaxUnpool2D(2)
+    z = unpool(y, idx)
+    idx[...] = 0                                   # the caller reuses its buffer
+    dy = np.arange(16.0).reshape(z.shape)
+    np.testing.assert_array_equal(unpool.backward(dy), [[[[5, 7], [13, 15]]]])
+    for bad in (dy.astype(complex), dy[..., :2], dy.tolist()):
+        with pytest.raises((TypeError, ValueError), match=r"MaxUnpool2D\(kernel_size=2\): expected dy"):
+            unpool.backward(bad)

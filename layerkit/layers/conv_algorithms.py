@@ -90,7 +90,8 @@ class Scratch:
     layer (eval-mode inference, say) never write into each other's arrays, and their outputs are
     fresh arrays; the cost is one set of arrays per thread that used the layer. This keeps the
     reuse (no allocation, no page faults on large buffers) on the hot path. The backward cache
-    is still one per layer: training one layer from two threads at once is not supported.
+    is still one per layer: a backward after another thread's forward raises (Layer.saved), so
+    one layer cannot be trained from two threads at once.
     """
 
     def __init__(self):

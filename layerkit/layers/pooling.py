@@ -446,18 +446,19 @@ class MaxUnpool2D(Layer):
             raise ValueError(f"{who}: indices must lie in [0, {plane}) for an output plane of "
                              f"shape {out}, got values in [{indices.min()}, {indices.max()}]")
         b = x.shape[0] * x.shape[1]
-        indices = indices.astype(np.int64)      # in [0, plane): unsigned ids convert exactly
-        flat = (indices.reshape(b, -1) + (np.arange(b, dtype=np.int64) * plane)[:, None]).ravel()
+        indices = indices.astype(np.int64).reshape(b, math.prod(x.shape[2:]))   # exact: < plane
+        flat = (indices + (np.arange(b, dtype=np.int64) * plane)[:, None]).ravel()
         y = np.bincount(flat, weights=x.ravel(), minlength=b * plane).astype(x.dtype, copy=False)
         # indices: as (N·C, H·W) int64, where in its output plane each value went
-        self._cache = _PoolCache(x.shape, x.dtype, out, indices.reshape(b, -1).astype(np.int64))
+        self._cache = _PoolCache(x.shape, x.dtype, out, indices)
         return y.reshape(x.shape[:2] + out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self.saved()
         idx = cache.indices
         self.check_dy(dy, cache.x_shape[:2] + cache.out_spatial)
-        gathered = np.take_along_axis(dy.reshape(idx.shape[0], -1), idx, axis=1)
+        gathered = np.take_along_axis(dy.reshape(idx.shape[0], math.prod(dy.shape[2:])), idx,
+                                      axis=1)
         return gathered.reshape(cache.x_shape).astype(cache.dtype, copy=False)
 
 
