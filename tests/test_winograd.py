@@ -600,3 +600,29 @@ def test_auto_at_32_channels_keeps_a_nan_in_its_fields():
     assert layer.algorithm_for(x.shape) == "winograd"
     x[0, 7, 10, 13] = np.nan
     assert np.isnan(layer.forward(x)).sum() == 32 * 9
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+def test_tiles_computed_directly_do_not_depend_on_the_number_of_threads():
+    """Outliers and NaNs in several samples and bands (units running in different threads):
+    the same y and dx for 1 and several threads, and im2col's NaN pattern."""
+    layer = make_layer(32, 32, 1, dtype=np.float32)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 32, 42, 42)).astype(np.float32)
+    x[0, 3, 5, 40], x[1, 0, 30, 2], x[2, 31, 41, 41] = 1e15, np.nan, -np.inf
+    dy = rng.standard_normal((3, 32, 42, 42)).astype(np.float32)
+    dy[2, 1, 20, 20] = np.nan
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            results.append((layer.forward(x), layer.backward(dy)))
+    finally:
+        numba.set_num_threads(before)
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+    reference = make_layer(32, 32, 1, dtype=np.float32, algorithm="im2col")
+    y_ref, dx_ref = reference.forward(x), reference.backward(dy)
+    np.testing.assert_array_equal(np.isnan(results[0][0]), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isnan(results[0][1]), np.isnan(dx_ref))
