@@ -7,7 +7,18 @@ Contract
 - ``backward(dy)`` returns ``dx = ∂⟨y, dy⟩/∂x`` and *accumulates* ``∂⟨y, dy⟩/∂params[k]`` into
   ``grads[k]``; ``zero_grad()`` resets the accumulators.
 - ``train()`` / ``eval()`` switch behaviour of stochastic or batch-statistics layers.
-- ``backward`` before ``forward`` raises ``RuntimeError``.
+- ``backward`` before ``forward`` raises ``RuntimeError``; ``backward`` validates dy (float32
+  or float64, exactly the shape of forward's output) with :func:`layerkit.validation.check_dy`.
+- What ``backward`` needs is independent of the caller's x: the built-in layers cache a mask
+  or their output where the derivation allows it (ReLU, LeakyReLU, Sigmoid, Tanh, Softmax,
+  Dropout, BatchNorm's x̂, max pooling's argmax), their own copy otherwise (Linear's x, the
+  recurrent layers' time-major x, convolution columns or padded inputs), so changing x after
+  ``forward`` does not change the gradients.
+- Threads: ``forward`` in ``eval()`` mode may run from several threads at once on one layer.
+  The cache is the layer's own, so ``backward`` must run in the thread whose ``forward`` wrote
+  it: a forward of another thread in between (a forward/backward pair from two threads at once,
+  which cannot be right) makes ``backward`` raise ``RuntimeError`` instead of using the other
+  thread's cache. Train one model per thread (``copy.deepcopy``) to train in parallel.
 - ``needs_input_grad`` (True by default): when False, ``backward(dy)`` still accumulates every
   ``grads[k]`` exactly as with True, but may skip ∂⟨y, dy⟩/∂x and return None — for the first
   layer of a network, whose input is data. A layer that does not implement the skip ignores the
@@ -18,9 +29,25 @@ Nothing numeric lives here; layers implement the math.
 
 from __future__ import annotations
 
+import itertools
+import threading
+
 import numpy as np
 
-from .validation import float_dtype
+from .validation import check_dy, float_dtype
+
+_THREAD_NUMBERS = itertools.count()
+
+
+class _ThreadNumber(threading.local):
+    """A number unique to each thread for the life of the process (``threading.get_ident`` is
+    reused once a thread ends); threading.local runs __init__ again in each new thread."""
+
+    def __init__(self):
+        self.value = next(_THREAD_NUMBERS)
+
+
+_THIS_THREAD = _ThreadNumber()
 
 
 class Layer:
@@ -90,22 +117,36 @@ class Layer:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    # The cache, with the thread that wrote it (see the module doc); subclasses just assign it.
+    @property
+    def _cache(self):
+        return self.__dict__.get("_cache_value")
+
+    @_cache.setter
+    def _cache(self, value) -> None:
+        self.__dict__["_cache_value"] = value
+        self.__dict__["_cache_thread"] = _THIS_THREAD.value
+
     def saved(self):
-        """The cache written by the last ``forward``; raises if there was none."""
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        return self._cache
+        """The cache written by the last ``forward``; raises RuntimeError if there was none, or
+        if another thread's forward wrote it (see the module doc)."""
+        cache = self._cache
+        if cache is not None and self.__dict__["_cache_thread"] == _THIS_THREAD.value:
+            return cache
+        who = repr(self)
+        who = type(self).__name__ if "\n" in who else who        # containers: one word
+        if cache is None:
+            raise RuntimeError(f"{who}: backward called before forward")
+        raise RuntimeError(
+                f"{who}: backward in a thread other than the one whose forward it would use "
+                f"(another thread ran forward on this layer in between); one layer cannot run "
+                f"forward/backward pairs from two threads at once: give each thread its own "
+                f"copy (copy.deepcopy). Forward alone in eval() mode is thread-safe")
 
     def check_dy(self, dy, shape: tuple) -> np.ndarray:
-        """Validate the upstream gradient against the shape forward produced."""
-        if not isinstance(dy, np.ndarray):
-            raise TypeError(f"{self!r}: expected dy to be a numpy array, got {type(dy).__name__}")
-        if dy.shape != tuple(shape):
-            raise ValueError(
-                f"{self!r}: expected dy of shape {tuple(shape)} (the output of forward), "
-                f"got {dy.shape}"
-            )
-        return dy
+        """Validate the upstream gradient against the shape forward produced (dtype float32 or
+        float64, exactly that shape): :func:`layerkit.validation.check_dy`."""
+        return check_dy(self, dy, shape)        # the message formats self: its repr
 
     # -- description ------------------------------------------------------------------------
     def extra_repr(self) -> str:

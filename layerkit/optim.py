@@ -36,6 +36,10 @@ def _pairs(who: str, model) -> list[tuple[str, np.ndarray, np.ndarray]]:
             raise ValueError(f"{who}: parameter {name!r} has no gradient "
                              f"(grads has keys {sorted(grads)})")
         g = grads[name]
+        if not isinstance(p, np.ndarray) or not p.flags.writeable:
+            what = "read-only" if isinstance(p, np.ndarray) else f"a {type(p).__name__}"
+            raise ValueError(f"{who}: parameter {name!r} is {what}; it is updated in place, so "
+                             f"it must be a writeable numpy array")
         if np.shape(g) != np.shape(p):
             raise ValueError(f"{who}: expected the gradient of {name!r} to have the parameter's "
                              f"shape {np.shape(p)}, got {np.shape(g)}")
@@ -206,7 +210,11 @@ def clip_grad_norm(model, max_norm: float) -> float:
 
     With ‖g‖ = √(Σ_k ‖grads[k]‖²), every gradient is multiplied in place by
     c = max_norm / (‖g‖ + 1e-6) when c < 1 (PyTorch's ``clip_grad_norm_``), and left alone
-    otherwise.
+    otherwise. The norm is accumulated in float64, with each array first divided by its largest
+    |value| (‖g_k‖ = m_k ‖g_k / m_k‖), so float32 gradients up to float32's largest value give
+    a finite norm (PyTorch overflows to inf there and zeroes every gradient); c is applied in
+    float64 and the result cast back. A NaN or inf gradient gives a NaN or inf norm and leaves
+    the gradients alone.
 
     Returns
     -------
@@ -216,12 +224,29 @@ def clip_grad_norm(model, max_norm: float) -> float:
     _check_model("clip_grad_norm", model)
     max_norm = number_in("clip_grad_norm", "max_norm", max_norm, 0.0, math.inf, low_open=True)
     grads = list(model.grads.values())
-    norm = float(np.linalg.norm([np.linalg.norm(np.ravel(g)) for g in grads])) if grads else 0.0
+    norm = _global_norm(grads)
     coef = max_norm / (norm + 1e-6)
     if coef < 1.0:
         for g in grads:
-            g *= coef
+            np.multiply(g, coef, out=g, casting="unsafe")
     return norm
+
+
+def _global_norm(grads: list) -> float:
+    """√(Σ_k ‖g_k‖²) in float64 without overflow or underflow: each ‖g_k‖ = m_k ‖g_k / m_k‖ with
+    m_k = max |g_k|, and the same scaling over the per-array norms."""
+    norms = []
+    for g in grads:
+        g = np.asarray(g, dtype=np.float64).ravel()
+        m = float(np.max(np.abs(g))) if g.size else 0.0
+        norms.append(m * float(np.linalg.norm(g / m)) if 0.0 < m < math.inf else m)
+    if not norms:
+        return 0.0
+    norms = np.array(norms)
+    m = float(np.max(norms))
+    if not 0.0 < m < math.inf:
+        return float(np.sum(norms)) if m == m else m    # 0, inf, or NaN (NaN propagates)
+    return m * float(np.linalg.norm(norms / m))
 
 
 def clip_grad_value(model, clip_value: float) -> None:

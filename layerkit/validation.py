@@ -6,7 +6,9 @@ received, e.g. ``Linear(3, 4): expected x of shape (..., 3), got (5, 2)``.
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 
 import numpy as np
 
@@ -148,3 +150,87 @@ def check_ids(who: str, ids, pattern, name: str, vocab_size: int) -> np.ndarray:
         raise ValueError(f"{who}: expected {name} in [0, {vocab_size}), got values from "
                          f"{ids.min()} to {ids.max()}")
     return ids
+
+
+def check_dy(who, dy, shape: tuple) -> np.ndarray:
+    """Validate an upstream gradient against the shape of the output forward produced: an ndarray
+    of dtype float32 or float64 (complex, integer and object arrays are refused, never cast) and
+    exactly ``shape`` (nothing broadcast). Finiteness is the caller's business. ``who`` is a
+    string or an object whose str() names it (a layer: formatted only for an error)."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"{who}: expected dy to be a numpy array, got {type(dy).__name__}")
+    if dy.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{who}: expected dy of dtype float32 or float64, got {dy.dtype}")
+    if dy.shape != tuple(shape):
+        raise ValueError(f"{who}: expected dy of shape {tuple(shape)} (the output of forward), "
+                         f"got {dy.shape}")
+    return dy
+
+
+def _physical_memory() -> float:
+    """Bytes of RAM of this machine (infinity where the OS does not tell)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return math.inf
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+def allocation(who: str, what: str, shape: tuple, dtype) -> tuple:
+    """Check, before allocating it, that an array of ``shape`` and ``dtype`` (sized by the user's
+    hyperparameters or input) fits in this machine's memory; raise MemoryError naming ``who``,
+    ``what`` and the size otherwise. Returns ``shape``."""
+    nbytes = float(np.dtype(dtype).itemsize) * math.prod(float(s) for s in shape)
+    ram = _physical_memory()
+    if nbytes > ram:
+        raise MemoryError(f"{who}: {what} of shape {tuple(shape)} ({np.dtype(dtype)}) would need "
+                          f"{_gib(nbytes)}, more than this machine's {_gib(ram)} of memory")
+    return shape
+
+
+def initial_weight(who: str, name: str, value, shape: tuple, dtype) -> np.ndarray:
+    """What a ``weight_init`` returned for parameter ``name``, as a contiguous array of ``dtype``;
+    a ValueError naming ``who`` unless it is an array of exactly ``shape`` with finite values."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{who}: weight_init must return a numpy array for {name}, got "
+                         f"{type(value).__name__}")
+    if value.shape != tuple(shape):
+        raise ValueError(f"{who}: weight_init returned {name} of shape {value.shape}, expected "
+                         f"{tuple(shape)}")
+    if not np.issubdtype(value.dtype, np.floating) and not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"{who}: weight_init returned {name} of dtype {value.dtype}, expected "
+                         f"real numbers")
+    with np.errstate(over="ignore"):           # 1e300 in float32: inf, refused below
+        out = np.ascontiguousarray(value, dtype=dtype)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{who}: weight_init returned {name} with NaN or infinity "
+                         f"(in {np.dtype(dtype)})")
+    return out
+
+
+def generator(who: str, name: str, seed) -> np.random.Generator:
+    """``np.random.default_rng(seed)`` for None, a non-negative integer (not bool) or a Generator;
+    a ValueError naming ``who`` for anything else (numpy's own message names neither)."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{who}: {name} must be None, a non-negative integer or a numpy "
+                         f"Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+#: Sizes a kernel indexes with (int32 in places): window hyperparameters must stay below it.
+SIZE_LIMIT = 2 ** 31
+
+
+def window_within_limits(who: str, win) -> None:
+    """Raise ValueError naming ``who`` if a kernel size, stride, dilation or padding of the
+    window geometry ``win`` is SIZE_LIMIT or more (numpy and the kernels would overflow)."""
+    for name, values in (("kernel_size", win.kernel), ("stride", win.stride),
+                         ("dilation", win.dilation),
+                         ("padding", tuple(p for pair in win.padding for p in pair))):
+        if any(v >= SIZE_LIMIT for v in values):
+            raise ValueError(f"{who}: {name} must be below 2**31, got {values}")

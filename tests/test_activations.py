@@ -98,7 +98,7 @@ def test_activation_errors():
     s(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"Sigmoid\(\): expected dy of shape \(2, 3\)"):
         s.backward(np.ones((3,)))
-    with pytest.raises(ValueError, match=r"negative_slope must be in \[0.0, inf\], got -0.1"):
+    with pytest.raises(ValueError, match=r"negative_slope must be in \[0.0, inf\), got -0.1"):
         lk.LeakyReLU(-0.1)
     assert repr(lk.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
 

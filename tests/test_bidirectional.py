@@ -83,3 +83,14 @@ def test_default_backward_layer_is_an_independent_copy_and_errors():
         bi(np.ones((2, 5), np.float32))
     with pytest.raises(RuntimeError, match="backward called before forward"):
         lk.Bidirectional(lk.GRU(3, 4)).backward(np.ones((1, 1, 8)))
+
+
+@pytest.mark.parametrize("lengths, match", [
+    (np.array([6, 2]), r"lengths must lie in \[1, T\] = \[1, 5\], got values in \[2, 6\]"),
+    (np.array([0, 2]), r"lengths must lie in \[1, T\]"),
+    (np.array([2.5, 2]), "expected lengths of an integer dtype, got float64"),
+    (np.array([2, 2, 2]), r"expected lengths of shape \(2,\), got \(3,\)"),
+    ([2, 2], "expected lengths to be a numpy array, got list")])
+def test_bidirectional_validates_lengths_before_using_them(lengths, match):
+    with pytest.raises((ValueError, TypeError), match=r"Bidirectional\(LSTM\(3, 4\)\): " + match):
+        lk.Bidirectional(lk.LSTM(3, 4)).forward(np.zeros((2, 5, 3)), lengths=lengths)

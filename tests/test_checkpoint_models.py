@@ -68,3 +68,11 @@ def test_ngram_checkpoint_with_foreign_counts_is_refused(tmp_path):
     save(bigger, path)                       # counts of V = 3 under a spec of V = 2
     with pytest.raises(ValueError, match="does not match the model"):
         load(path)
+
+
+def test_save_into_a_missing_folder_names_the_folder(tmp_path):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=f"save: cannot write .*the folder "
+                                                f"'{missing}' does not exist"):
+        save(models.lenet5(seed=1), missing / "m.npz")
+    assert not (tmp_path / "no").exists()

@@ -448,3 +448,37 @@ def test_seq2seq_digits_errors():
     with pytest.raises(ValueError, match="seq2seq_digits: expected min_len <= max_len, got "
                                          "min_len=5, max_len=3"):
         seq2seq_digits(4, min_len=5, max_len=3)
+
+
+@pytest.mark.parametrize("seed", [-1, "a", 1.5, True])
+def test_batches_refuses_a_bad_seed(seed):
+    with pytest.raises(ValueError, match=r"batches: seed must be None, a non-negative integer or "
+                                         r"a numpy Generator, got " + re.escape(repr(seed))):
+        batches(np.zeros((4, 2)), np.zeros(4), 2, seed=seed)
+
+
+def test_batches_take_a_generator_and_numpy_integers():
+    x = np.arange(6.0)[:, None]
+    a = [yb for _, yb in batches(x, np.arange(6), 2, seed=np.random.default_rng(4))]
+    b = [yb for _, yb in batches(x, np.arange(6), 2, seed=np.int64(4))]
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_sequence_batches_refuses_uint64_ids_beyond_int64():
+    ids = np.array([2**63, 1, 2, 3, 4], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"sequence_batches: expected ids below 2\*\*63 .*got "
+                                         r"9223372036854775808"):
+        sequence_batches(ids, 2, 2)
+    ok = sequence_batches(np.array([2**63 - 1, 1, 2, 3, 4], dtype=np.uint64), 2, 2)
+    assert next(iter(ok))[0][0, 0] == 2**63 - 1
+
+
+def test_char_vocab_round_trips_a_lone_surrogate():
+    """A lone surrogate (what errors="surrogateescape" leaves for an undecodable byte) is one
+    character like any other."""
+    text = "ab\udc80a\ud800"
+    vocab = CharVocab.build(text)
+    assert len(vocab) == 4
+    ids = vocab.encode(text)
+    assert ids.tolist() == [vocab.chars.index(c) for c in text]
+    assert vocab.decode(ids) == text

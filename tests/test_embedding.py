@@ -140,5 +140,5 @@ def test_embedding_errors():
         Embedding(10, 4, padding_idx=10)
     with pytest.raises(ValueError, match=r"padding_idx must be an integer in \[-10, 10\), got -11"):
         Embedding(10, 4, padding_idx=-11)
-    with pytest.raises(ValueError, match=r"weight_init returned shape \(4, 10\), expected \(10, 4\)"):
+    with pytest.raises(ValueError, match=r"weight_init returned weight of shape \(4, 10\), expected \(10, 4\)"):
         Embedding(10, 4, weight_init=lambda shape, rng, dtype: np.zeros(shape[::-1], dtype))

@@ -16,7 +16,7 @@ class _BrokenLinear(lk.Linear):
         self.mistake = mistake
 
     def backward(self, dy):
-        x = self.saved()
+        x = self.saved().x2       # x as (M, D), a copy made in forward
         W = self.params["weight"]
         dW, db, dx = dy.T @ x, dy.sum(0), dy @ W
         if self.mistake == "sign":

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import layerkit as lk
 from layerkit import init
 
 RANDOM = [init.glorot_uniform, init.glorot_normal, init.kaiming_normal, init.kaiming_uniform,
@@ -134,3 +135,22 @@ def test_bad_mode_raises(fn):
     with pytest.raises(ValueError, match=rf"{fn.__name__}: mode must be 'fan_in' or 'fan_out', "
                                          r"got 'fan_avg'"):
         fn((3, 2), mode="fan_avg")
+
+
+@pytest.mark.parametrize("make", [
+    lambda f: lk.Linear(3, 4, weight_init=f), lambda f: lk.Conv2D(3, 4, 3, weight_init=f),
+    lambda f: lk.ConvTranspose2D(3, 4, 3, weight_init=f), lambda f: lk.Embedding(5, 4, weight_init=f)])
+@pytest.mark.parametrize("init, match", [
+    (lambda shape, rng=None, dtype=None: np.full(shape, np.nan), "weight with NaN or infinity"),
+    (lambda shape, rng=None, dtype=None: np.full(shape, 1e300), r"weight with NaN or infinity \(in float32\)"),
+    (lambda shape, rng=None, dtype=None: np.zeros((2, 2)), r"weight of shape \(2, 2\), expected"),
+    (lambda shape, rng=None, dtype=None: [[0.0]], "must return a numpy array for weight, got list"),
+    (lambda shape, rng=None, dtype=None: np.zeros(shape, complex), "dtype complex128")])
+def test_constructor_refuses_a_bad_weight_init(make, init, match):
+    with pytest.raises(ValueError, match=match):
+        make(init)
+
+
+def test_leaky_relu_refuses_infinite_slope():
+    with pytest.raises(ValueError, match=r"LeakyReLU: negative_slope must be in \[0.0, inf\), got inf"):
+        lk.LeakyReLU(float("inf"))

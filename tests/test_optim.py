@@ -291,3 +291,36 @@ def test_missing_or_misshapen_gradient_raises_before_any_update(opt_cls):
     with pytest.raises(ValueError, match=r"gradient of 'w' .*shape \(2,\), got \(3,\)"):
         opt_cls(m, lr=0.1).step()
     np.testing.assert_array_equal(m.params["a"], [1.0])  # nothing was updated
+
+
+def test_clip_grad_norm_float32_huge_gradients_do_not_overflow():
+    """‖g‖ of ten float32 1e20 entries is √10·1e20 (1e40 squared overflows float32): the norm
+    is finite, and every entry becomes max_norm/√10 (PyTorch gives inf and zeroes them)."""
+    model = Fake()
+    model.params, model.grads = {"w": np.zeros(10, np.float32)}, {"w": np.full(10, 1e20, np.float32)}
+    norm = clip_grad_norm(model, 1.0)
+    assert norm == pytest.approx(np.sqrt(10) * float(np.float32(1e20)), rel=1e-12)
+    np.testing.assert_allclose(model.grads["w"], np.full(10, 1 / np.sqrt(10)), rtol=1e-6)
+    assert model.grads["w"].dtype == np.float32
+
+
+def test_clip_grad_norm_tiny_gradients_do_not_underflow():
+    model = Fake()          # squared, 1e-30 is 1e-60: below float32's range
+    model.params, model.grads = {"w": np.zeros(4, np.float32)}, {"w": np.full(4, 1e-30, np.float32)}
+    assert clip_grad_norm(model, 1.0) == pytest.approx(2e-30, rel=1e-6)
+
+
+def test_clip_grad_norm_nan_gives_nan_and_leaves_gradients_alone():
+    model = Fake(w=np.zeros(3))
+    model.grads["w"][...] = [1.0, np.nan, 2.0]
+    assert np.isnan(clip_grad_norm(model, 1.0))
+    np.testing.assert_array_equal(model.grads["w"], [1.0, np.nan, 2.0])
+
+
+@pytest.mark.parametrize("make", [lambda m: SGD(m, 0.1), lambda m: Adam(m)])
+def test_optimizer_names_a_read_only_parameter(make):
+    model = Fake(b=np.ones(2), w=np.ones(3))
+    model.params["w"].flags.writeable = False
+    with pytest.raises(ValueError, match="parameter 'w' is read-only"):
+        make(model).step()
+    np.testing.assert_array_equal(model.params["b"], 1.0)   # checked before anything moved

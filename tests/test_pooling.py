@@ -491,3 +491,11 @@ def test_global_avg_pool_errors():
         layer(np.ones((1, 2, 3), dtype=np.int64))
     with pytest.raises(TypeError, match="numpy array, got list"):
         layer([[[1.0]]])
+
+
+@pytest.mark.parametrize("cls", [AvgPool1D, AvgPool2D, AvgPool3D])
+def test_avgpool_says_it_has_no_dilation(cls):
+    with pytest.raises(ValueError, match=cls.__name__ + ": dilation is not supported by average "
+                                         "pooling .* kernel_size, stride and padding"):
+        cls(2, dilation=2)
+    assert cls(2, dilation=1).kernel_size == (2,) * cls.ndim

@@ -495,3 +495,10 @@ def test_summary_of_a_recurrent_stack(capsys):
     assert "(2, 10, 32)" in out and "(2, 10, 65)" in out
     # 65·16 + 4·32·(16 + 32) + 2·4·32 + 32·65 + 65
     assert f"total params: {65 * 16 + 4 * 32 * 48 + 256 + 32 * 65 + 65:,}" in out
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_huge_hidden_size_names_the_layer_and_size(cls):
+    with pytest.raises(MemoryError, match=cls.__name__ + r"\(4, 1000000000\): weight_ih of shape "
+                                          r"\(\d+, 4\) \(float64\) would need [\d.]+ GiB"):
+        cls(4, 10**9)

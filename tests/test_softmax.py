@@ -103,3 +103,11 @@ def test_softmax_errors():
         lk.LogSoftmax()(np.ones((2, 2), dtype=np.int64))
     with pytest.raises(RuntimeError, match="backward called before forward"):
         lk.Softmax().backward(np.ones(3))
+
+
+@pytest.mark.parametrize("cls", [lk.Softmax, lk.LogSoftmax])
+def test_softmax_over_an_empty_axis_is_a_clear_error(cls):
+    with pytest.raises(ValueError, match=cls.__name__ + r"\(\): expected a non-empty axis -1 .*"
+                                                        r"got x of shape \(3, 0\)"):
+        cls()(np.zeros((3, 0)))
+    assert cls(axis=0)(np.zeros((0, 3)).T).shape == (3, 0)    # other axes may be empty

@@ -103,3 +103,51 @@ def test_channel_max_pool_matches_torch_max_over_groups():
     layer = lk.ChannelMaxPool(2)
     np.testing.assert_array_equal(layer(x), yt.detach().numpy())
     np.testing.assert_array_equal(layer.backward(dy), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("size, shown", [("44", "'44'"), ((4.7, 4.2), r"\(4.7, 4.2\)"),
+                                         ((-4, 4), r"\(-4, 4\)"), ((4,), r"\(4,\)"),
+                                         ((True, 4), r"\(True, 4\)"), (4, "4")])
+def test_unpool_output_size_must_be_positive_integers(size, shown):
+    y, idx = lk.MaxPool2D(2, return_indices=True)(np.ones((1, 1, 4, 4)))
+    with pytest.raises(ValueError, match=r"MaxUnpool2D\(kernel_size=2\): output_size must be a "
+                                         r"tuple of positive integers \(H_out, W_out\), got " + shown):
+        lk.MaxUnpool2D(2)(y, idx, output_size=size)
+
+
+def test_unpool_accepts_unsigned_and_numpy_integer_sizes():
+    x = np.arange(4.0).reshape(1, 1, 2, 2)
+    y, idx = lk.MaxPool2D(2, return_indices=True)(x)
+    ref = lk.MaxUnpool2D(2)(y, idx, output_size=(2, 2))
+    got = lk.MaxUnpool2D(2)(y, idx.astype(np.uint64), output_size=(np.int64(2), np.uint8(2)))
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got, [[[[0, 0], [0, 3]]]])
+
+
+def test_unpool_huge_output_names_the_layer_and_size():
+    y, idx = lk.MaxPool2D(2, return_indices=True)(np.ones((1, 1, 2, 2)))
+    with pytest.raises(MemoryError, match=r"MaxUnpool2D\(kernel_size=2\): the output of shape "
+                                          r"\(1, 1, 1000000, 1000000\) .* would need"):
+        lk.MaxUnpool2D(2)(y, idx, output_size=(10**6, 10**6))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4)])
+def test_unpool_empty_batch_or_channels(shape):
+    y, idx = lk.MaxPool2D(2, return_indices=True)(np.zeros(shape))
+    unpool = lk.MaxUnpool2D(2)
+    z = unpool(y, idx)
+    assert z.shape == shape
+    assert unpool.backward(np.zeros(shape)).shape == y.shape
+
+
+def test_unpool_backward_validates_dy_and_keeps_its_own_indices():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    y, idx = lk.MaxPool2D(2, return_indices=True)(x)
+    unpool = lk.MaxUnpool2D(2)
+    z = unpool(y, idx)
+    idx[...] = 0                                   # the caller reuses its buffer
+    dy = np.arange(16.0).reshape(z.shape)
+    np.testing.assert_array_equal(unpool.backward(dy), [[[[5, 7], [13, 15]]]])
+    for bad in (dy.astype(complex), dy[..., :2], dy.tolist()):
+        with pytest.raises((TypeError, ValueError), match=r"MaxUnpool2D\(kernel_size=2\): expected dy"):
+            unpool.backward(bad)

@@ -22,6 +22,7 @@ import pytest
 
 import layerkit.layers.conv as conv_module
 import layerkit.layers.conv_algorithms as conv_algorithms
+from layerkit.kernels import winograd
 import reference as ref
 from helpers import torch_or_skip
 from layerkit.testing import assert_gradients_match
@@ -491,3 +492,137 @@ def test_units_cover_every_tile_row_once(n, tiles_h, tiles_w):
         else:
             (i, lo, hi), = unit
             assert (hi - lo) * tiles_w >= 64 or hi == tiles_h
+
+
+# -- the dynamic-range bound: tiles beyond it are computed directly ------------------------------
+
+U32 = 2.0 ** -24       # float32 unit roundoff
+
+
+def _padded_ones(c=3, tiles=2):
+    return np.ones((1, c, 4 * tiles + 2, 4 * tiles + 2), dtype=np.float32)
+
+
+@pytest.mark.parametrize("value, marked", [
+    (conv_algorithms.WINOGRAD_RANGE, False),                           # exactly at the bound
+    (np.float32(conv_algorithms.WINOGRAD_RANGE * (1 + 2 ** -17)), True),   # just beyond it
+    (-conv_algorithms.WINOGRAD_RANGE, False), (np.nan, True), (np.inf, True), (-np.inf, True)])
+def test_unsafe_tiles_marks_exactly_the_tiles_beyond_the_bound(value, marked):
+    """Every field has max |x| = 1 except around pixel (5, 5), which lies in the 6×6 windows
+    of all four tiles (rows/columns 0-5 and 4-9): they are marked iff |value| > 64 or it is not
+    finite."""
+    xp = _padded_ones()
+    xp[0, 1, 5, 5] = value
+    bad = np.zeros((1, 2, 2), dtype=bool)
+    a = np.empty((10, 10), dtype=np.float32)
+    count = winograd.unsafe_tiles(xp, 0, 0, 2, 8, 8, conv_algorithms.WINOGRAD_RANGE, bad, a)
+    assert bad.all() == marked and bad.any() == marked and count == 4 * marked
+
+
+def test_unsafe_tiles_ignores_outputs_beyond_the_cropped_output():
+    """A 5×5 output still uses 2×2 tiles; the rounding rows and columns (zeros) are nobody's
+    field, so they do not make a tile look unsafe."""
+    xp = np.zeros((1, 2, 10, 10), dtype=np.float32)
+    xp[0, :, :7, :7] = 1.0
+    bad = np.zeros((1, 2, 2), dtype=bool)
+    a = np.empty((10, 10), dtype=np.float32)
+    assert winograd.unsafe_tiles(xp, 0, 0, 2, 5, 5, 64.0, bad, a) == 0
+    assert winograd.unsafe_tiles(xp, 0, 0, 2, 8, 8, 64.0, bad, a) == 3   # 8×8: fields of zeros
+
+
+def _field_scale(x, w, padding=1):
+    """Σ_c Σ_taps |W| · r_q per output (n, o, i, j), r_q = max_c max_field |x|: the scale the
+    documented error bound is relative to."""
+    a = np.abs(x.astype(np.float64)).max(axis=1, keepdims=True)
+    a = np.pad(a, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    h, wd = a.shape[2] - 2, a.shape[3] - 2
+    r = np.max([a[:, :, i:i + h, j:j + wd] for i in range(3) for j in range(3)], axis=0)
+    return r * np.abs(w.astype(np.float64)).sum(axis=(1, 2, 3))[None, :, None, None]
+
+
+def _counting_direct(monkeypatch):
+    calls = []
+    real = winograd.direct_tile
+
+    def counted(*args):
+        calls.append(args[2:4])
+        return real(*args)
+    monkeypatch.setattr(winograd, "direct_tile", counted)
+    return calls
+
+
+@pytest.mark.parametrize("factor, direct", [(1.0, False), (1 + 2 ** -17, True), (1e14, True)])
+def test_range_edge_keeps_winograd_inside_and_matches_im2col_outside(factor, direct, monkeypatch):
+    """x = 1 everywhere but one pixel at 64·factor. Inside the bound Winograd runs and its error
+    is within 60 u of each output's field scale; outside, the tiles holding the pixel are
+    computed directly and equal im2col's result within rounding (8 u of the field scale); with
+    plain Winograd an output far from a 6.4e15 pixel would be off by ~1e10."""
+    calls = _counting_direct(monkeypatch)
+    x = np.ones((1, 4, 8, 8), dtype=np.float32)
+    x[0, 2, 5, 5] = np.float32(conv_algorithms.WINOGRAD_RANGE * factor)
+    layer = make_layer(4, 4, 1, dtype=np.float32, seed=3)
+    y = layer.forward(x)
+    assert bool(calls) == direct
+    w = layer.params["weight"]
+    scale = _field_scale(x, w)
+    exact = reference_forward(x.astype(np.float64), w.astype(np.float64),
+                              layer.params["bias"].astype(np.float64), 1)
+    y_im2col = make_layer(4, 4, 1, dtype=np.float32, seed=3, algorithm="im2col").forward(x)
+    assert np.all(np.abs(y - exact) <= 60 * U32 * scale)
+    if direct:
+        assert np.all(np.abs(y.astype(np.float64) - y_im2col) <= 8 * U32 * scale)
+
+
+def test_non_finite_pixels_spread_only_to_their_fields_forward_and_backward():
+    """One NaN and one inf pixel: NaN and inf land exactly where im2col puts them (PyTorch's 36
+    NaN outputs for 4 channels), in y and in ∂L/∂x; every other value agrees."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    x[0, 1, 4, 4], x[1, 3, 0, 7] = np.nan, np.inf
+    layers = [make_layer(4, 4, 1, dtype=np.float32, seed=1, algorithm=a)
+              for a in ("winograd", "im2col")]
+    ys = [l.forward(x) for l in layers]
+    assert np.isnan(ys[1]).sum() == 36
+    dy = rng.standard_normal(ys[0].shape).astype(np.float32)
+    dy[1, 2, 3, 3] = np.nan
+    dxs = [l.backward(dy) for l in layers]
+    for ours, theirs in ((ys[0], ys[1]), (dxs[0], dxs[1])):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
+        finite = np.isfinite(theirs)
+        np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-4, atol=1e-4)
+
+
+def test_auto_at_32_channels_keeps_a_nan_in_its_fields():
+    """The case that spread one NaN over 512 outputs: 32 channels, 24×24, "auto" (Winograd)."""
+    layer = Conv2D(32, 32, 3, padding=1, seed=0)
+    x = np.random.default_rng(0).standard_normal((1, 32, 24, 24)).astype(np.float32)
+    assert layer.algorithm_for(x.shape) == "winograd"
+    x[0, 7, 10, 13] = np.nan
+    assert np.isnan(layer.forward(x)).sum() == 32 * 9
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
+def test_tiles_computed_directly_do_not_depend_on_the_number_of_threads():
+    """Outliers and NaNs in several samples and bands (units running in different threads):
+    the same y and dx for 1 and several threads, and im2col's NaN pattern."""
+    layer = make_layer(32, 32, 1, dtype=np.float32)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 32, 42, 42)).astype(np.float32)
+    x[0, 3, 5, 40], x[1, 0, 30, 2], x[2, 31, 41, 41] = 1e15, np.nan, -np.inf
+    dy = rng.standard_normal((3, 32, 42, 42)).astype(np.float32)
+    dy[2, 1, 20, 20] = np.nan
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            results.append((layer.forward(x), layer.backward(dy)))
+    finally:
+        numba.set_num_threads(before)
+    for one, many in zip(*results):
+        np.testing.assert_array_equal(one, many)
+    reference = make_layer(32, 32, 1, dtype=np.float32, algorithm="im2col")
+    y_ref, dx_ref = reference.forward(x), reference.backward(dy)
+    np.testing.assert_array_equal(np.isnan(results[0][0]), np.isnan(y_ref))
+    np.testing.assert_array_equal(np.isnan(results[0][1]), np.isnan(dx_ref))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_array, flag, float_dtype, positive_int
+from ..validation import check_array, flag, float_dtype, generator, positive_int
 
 
 class Batches:
@@ -22,7 +22,7 @@ class Batches:
         self.batch_size = positive_int(who, "batch_size", batch_size)
         self.shuffle = flag(who, "shuffle", shuffle)
         self.drop_last = flag(who, "drop_last", drop_last)
-        self.rng = np.random.default_rng(seed)
+        self.rng = generator(who, "seed", seed)
 
     def __len__(self) -> int:
         n, b = len(self.x), self.batch_size
@@ -122,6 +122,9 @@ class SequenceBatches:
             raise ValueError(f"{who}: expected ids of length >= {need} for batch_size={b}"
                              + (f", seq_len={self.seq_len}, drop_last=True" if self.drop_last
                                 else "") + f", got {ids.size}")
+        if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{who}: expected ids below 2**63 (they become int64), got "
+                             f"{ids.max()}")
         s = self.stream_len
         self.inputs = ids[:b * s].astype(np.int64).reshape(b, s)
         self.targets = ids[1:b * s + 1].astype(np.int64).reshape(b, s)

@@ -148,7 +148,9 @@ def load_shakespeare() -> TextSplit:
 
 
 def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    """The code points of ``text``; a lone surrogate (as left by ``errors="surrogateescape"``)
+    is a character like any other."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 class CharVocab:
@@ -219,7 +221,7 @@ class CharVocab:
     def decode(self, ids) -> str:
         """The string of a 1-D integer array (or list) of ids."""
         ids = check_ids(repr(self), _id_array(ids), ("T",), "ids", len(self))
-        return self._points[ids].astype("<u4").tobytes().decode("utf-32-le")
+        return self._points[ids].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _id_array(ids):

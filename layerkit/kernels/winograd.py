@@ -152,3 +152,74 @@ def _a_t(m0, m1, m2, m3, m4, m5, two, four, eight):
     """Aᵀ m for one 6-vector m (a column, then a row of the transform domain)."""
     p12, d12, p34, d34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
     return m0 + p12 + p34, d12 + two * d34, p12 + four * p34, d12 + eight * d34 + m5
+
+
+@jit(nogil=True, error_model="numpy")
+def unsafe_tiles(xp, n, th_lo, th_hi, out_h, out_w, ratio, bad, a):
+    """Mark the tiles of tile rows th_lo ≤ th < th_hi of sample n of xp (N, C, 4·tiles_h + 2,
+    4·tiles_w + 2) whose outputs Winograd would not compute within its error bound:
+    bad[n, th, tw] = True unless every value of the tile's 6×6×C window is finite and
+
+        max over the window of a  ≤  ratio · min over the tile's outputs q of (max of a over q's
+                                                                                3×3 field),
+
+    with a(p) = max_c |xp[n, c, p]| (outputs beyond (out_h, out_w), the tile rounding, do not
+    count). Returns how many tiles it marked. ``a`` is scratch of shape (≥ 4·(th_hi − th_lo) + 2,
+    4·tiles_w + 2)."""
+    width = xp.shape[3]
+    tiles_w = (width - 2) // 4
+    rows = 4 * (th_hi - th_lo) + 2
+    r0 = 4 * th_lo
+    inf = np.inf
+    for h in range(rows):
+        for w in range(width):
+            a[h, w] = 0.0
+    for c in range(xp.shape[1]):
+        for h in range(rows):
+            src, dst = xp[n, c, r0 + h], a[h]
+            for w in range(width):
+                v = abs(src[w])
+                if not v <= inf:               # NaN: counts as non-finite
+                    v = inf
+                if v > dst[w]:
+                    dst[w] = v
+    count = 0
+    for th in range(th_lo, th_hi):
+        top = 4 * (th - th_lo)
+        for tw in range(tiles_w):
+            left = 4 * tw
+            big = 0.0
+            for i in range(6):
+                for j in range(6):
+                    big = max(big, a[top + i, left + j])
+            small = inf
+            for i in range(min(4, out_h - 4 * th)):
+                for j in range(min(4, out_w - left)):
+                    field = 0.0
+                    for u in range(3):
+                        for v in range(3):
+                            field = max(field, a[top + i + u, left + j + v])
+                    small = min(small, field)
+            unsafe = big == inf or big > ratio * small
+            bad[n, th, tw] = unsafe
+            count += unsafe
+    return count
+
+
+@jit(nogil=True, error_model="numpy")
+def direct_tile(xp, n, th, tw, w, bias, y, row0):
+    """The 4×4 block of tile (th, tw) of sample n computed directly, as im2col would (float64
+    sums of the float products): y[o, 4·(th − row0) + i, 4·tw + j] = bias[o] +
+    Σ_c Σ_ab w[o, c, a, b]·xp[n, c, 4·th + i + a, 4·tw + j + b], for the rows and columns y has.
+    w is (O, C, 3, 3) in xp's dtype; y is (O, rows, cols)."""
+    top, left = 4 * th, 4 * tw
+    for o in range(w.shape[0]):
+        for i in range(min(4, y.shape[1] - 4 * (th - row0))):
+            out = y[o, 4 * (th - row0) + i]
+            for j in range(min(4, y.shape[2] - left)):
+                s = 0.0
+                for c in range(w.shape[1]):
+                    for u in range(3):
+                        for v in range(3):
+                            s += w[o, c, u, v] * xp[n, c, top + i + u, left + j + v]
+                out[left + j] = s + bias[o]

@@ -1,7 +1,9 @@
 """Elementwise activations: ReLU, LeakyReLU, Sigmoid, Tanh.
 
 Each is y = f(x) elementwise, any shape, dtype kept; backward is ∂L/∂x = δ ⊙ f'(x), with f'
-written in terms of whatever forward cached (the input's sign, or the output y).
+written in terms of the output y forward cached (a fresh array: changing x after forward does
+not change the gradient; for ReLU and LeakyReLU, y > 0 exactly where x > 0, since the slope
+is ≥ 0).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from ..validation import check_array, number_in
 
 
 class _Elementwise(Layer):
-    """y = f(x) elementwise; subclasses give ``_f`` (returns y and the cache: x, or y where f' is
-    written in terms of y) and ``_df`` (f' from that cache)."""
+    """y = f(x) elementwise; subclasses give ``_f`` (returns y and the cache: y, with f' written
+    in terms of it) and ``_df`` (f' from that cache)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(repr(self), x, (...,))
@@ -33,20 +35,21 @@ class ReLU(_Elementwise):
 
     Notes
     -----
-    ∂L/∂x = δ ⊙ [x > 0]. At x = 0 the subderivative 0 is used.
+    ∂L/∂x = δ ⊙ [x > 0] = δ ⊙ [y > 0] (computed from the cached y). At x = 0 the subderivative
+    0 is used.
     """
 
     def _f(self, x):
         x = np.ascontiguousarray(x)
         y = np.empty_like(x)
         relu_forward(x.reshape(-1), y.reshape(-1))
-        return y, x
+        return y, y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x = self.saved()
-        self.check_dy(dy, x.shape)
-        dx = np.empty_like(x)
-        relu_backward(x.reshape(-1), np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1),
+        y = self.saved()
+        self.check_dy(dy, y.shape)
+        dx = np.empty_like(y)
+        relu_backward(y.reshape(-1), np.ascontiguousarray(dy, dtype=y.dtype).reshape(-1),
                       dx.reshape(-1))
         return dx
 
@@ -56,21 +59,28 @@ class LeakyReLU(_Elementwise):
 
     Notes
     -----
-    ∂L/∂x = δ ⊙ (1 if x > 0 else negative_slope); at x = 0 the slope ``negative_slope`` is used.
+    ∂L/∂x = δ ⊙ (1 if x > 0 else negative_slope), with x > 0 read as y > 0 (the cached output);
+    at x = 0 the slope ``negative_slope`` is used.
+
+    Parameters
+    ----------
+    negative_slope : float in [0, ∞), finite
     """
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = number_in("LeakyReLU", "negative_slope", negative_slope, 0.0, np.inf)
+        self.negative_slope = number_in("LeakyReLU", "negative_slope", negative_slope, 0.0, np.inf,
+                                        high_open=True)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
     def _f(self, x):
-        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope)), x
+        y = np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+        return y, y
 
-    def _df(self, x):
-        return np.where(x > 0, 1.0, self.negative_slope)
+    def _df(self, y):
+        return np.where(y > 0, 1.0, self.negative_slope)
 
 
 # The one numpy-side sigmoid of layerkit (layers and losses); kernels use kernels/sigmoid_tanh.

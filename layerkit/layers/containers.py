@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..layer import Layer
-from ..validation import check_array
+from ..validation import check_array, check_dy
 
 
 def check_child(owner: str, what: str, layer) -> None:
@@ -79,11 +79,6 @@ class Container(Layer):
         self._cache = None
         return self
 
-    def saved(self):
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
-        return self._cache
-
     def summary(self, input_shape, *, dtype=None, file=None) -> None:
         """:meth:`Sequential.summary` of this container as a one-layer network."""
         Sequential(self).summary(input_shape, dtype=dtype, file=file)
@@ -151,11 +146,11 @@ class Sequential(_LayerList):
             x = layer.forward(x)
             if isinstance(x, tuple):      # a recurrent layer's (y, final states): pass y on
                 x = x[0]
-        self._cache = True
+        self._cache = np.shape(x)         # y's shape, which dy must have
         return x
 
     def backward(self, dy):
-        self.saved()
+        check_dy("Sequential", dy, self.saved())
         for i in range(len(self.layers) - 1, -1, -1):
             dy = self.layers[i].backward(dy)
             if i > 0:
@@ -236,7 +231,7 @@ class Identity(Layer):
 class _ResidualCache(NamedTuple):
     """What Residual.backward needs."""
 
-    x_shape: tuple
+    y_shape: tuple          # block(x)'s, which dy must have
     dtype: np.dtype         # x's, which ∂L/∂x takes
 
 
@@ -292,11 +287,13 @@ class Residual(Container):
                     if self.projection is None else "")
             raise ValueError(f"Residual: block(x) has shape {tuple(np.shape(fx))} but {label} has "
                              f"shape {tuple(np.shape(short))}; they must match to be added{hint}")
-        self._cache = _ResidualCache(x.shape, x.dtype)
+        self._cache = _ResidualCache(np.shape(fx), x.dtype)
         return (fx + short).astype(x.dtype, copy=False)
 
     def backward(self, dy):
-        dtype = self.saved().dtype
+        cache = self.saved()
+        check_dy("Residual", dy, cache.y_shape)
+        dtype = cache.dtype
         dx = require_dx("Residual", "block", self.block, self.block.backward(dy))
         dshort = dy if self.projection is None else require_dx(
             "Residual", "projection", self.projection, self.projection.backward(dy))
@@ -379,10 +376,7 @@ class Concat(_LayerList):
 
     def backward(self, dy):
         cache = self.saved()
-        if not isinstance(dy, np.ndarray) or dy.shape != cache.y_shape:
-            got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
-            raise ValueError(f"Concat: expected dy of shape {cache.y_shape} (the output of "
-                             f"forward), got {got}")
+        check_dy("Concat", dy, cache.y_shape)
         pieces = np.split(dy, np.cumsum(cache.sizes)[:-1], axis=cache.axis)
         dx = None
         for k, (block, piece) in enumerate(zip(self.layers, pieces)):

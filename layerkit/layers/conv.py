@@ -12,7 +12,8 @@ from .. import init
 from ..geometry import ntuple, window
 from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
-from ..validation import check_array, float_dtype, positive_int
+from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
+                          window_within_limits)
 from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5, interior,
                               kernel_args, pick_kernel)
 
@@ -101,6 +102,25 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     ∂L/∂x, the full convolution of δ with the kernels, is the same algorithm applied to δ
     padded by 2 − P with the weights rot180(W) transposed to (C, O); ∂L/∂W still uses im2col's
     columns, built in backward.
+
+    Winograd's error bound, and where it does not hold. The transforms mix all 36 values of a
+    tile's 6×6 input window into each of its 16 outputs, so the rounding error of every output
+    scales with the largest value of the window, M_t = max_(p in tile) a(p) with
+    a(p) = max_c |x_c(p)|, where im2col's scales with the largest value of the output's own
+    3×3 field, r_q = max_(p in field(q)) a(p). In float32 (unit roundoff u = 2⁻²⁴) the error of
+    output q is about (30 + 0.4·M_t/r_q)·u·Σ_c Σ_taps |W|·r_q (measured; the worst-case constant
+    from the transforms' norms, ‖Aᵀ‖²‖G‖²‖Bᵀ‖² = 19²·1²·10², is far larger and never reached),
+    and one NaN or inf spreads over the whole tile. So a tile is kept only if its window is
+    finite and M_t ≤ 64·r_q for each of its outputs q (layers.conv_algorithms.WINOGRAD_RANGE):
+    its error then stays below ~60 u of each output's own scale, i.e. within 4·10⁻⁶ of
+    Σ_c Σ_taps |W|·r_q, the tolerance tests/test_winograd.py checks. Every other tile's 4×4
+    block is computed directly (float64 sums of the products, as im2col would compute it), so
+    a pixel at 1e15 or a NaN changes exactly the outputs whose field contains it, as with
+    im2col. The check is one pass over each band of the input, done per work unit just before
+    its input transform (the band is then in cache); the same holds for ∂L/∂x, whose tiles are
+    those of δ. It applies to "auto" and to an explicit "winograd" alike: the algorithm is how
+    the result is computed, never what it is. Inputs with many exactly-zero 3×3×C fields next
+    to non-zero values (r_q = 0) take the direct path for those tiles: correct, slower.
     """
 
 
@@ -164,6 +184,7 @@ class ConvND(Layer):
         self.out_channels = positive_int(name, "out_channels", out_channels)
         who = f"{name}({self.in_channels}, {self.out_channels}, kernel_size={kernel_size!r})"
         self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
+        window_within_limits(who, self.geometry)
         if algorithm not in _ALGORITHMS:
             raise ValueError(f"{who}: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
         obstacle = _winograd_obstacle(self.ndim, self.geometry)
@@ -180,8 +201,10 @@ class ConvND(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.add_param("weight", np.ascontiguousarray(weight_init(shape, rng=rng, dtype=dt)))
+        shape = allocation(repr(self), "weight", (self.out_channels, self.in_channels)
+                           + self.kernel_size, dt)
+        self.add_param("weight", initial_weight(repr(self), "weight",
+                                                weight_init(shape, rng=rng, dtype=dt), shape, dt))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xp" the padded
@@ -292,6 +315,7 @@ class ConvTransposeND(Layer):
             raise ValueError(f"{who}: padding must be an int or a tuple of {self.ndim} ints, "
                              f"got {padding!r}")
         self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
+        window_within_limits(who, self.geometry)
         self.kernel_size, self.stride = self.geometry.kernel, self.geometry.stride
         self.dilation, self.padding = self.geometry.dilation, self.geometry.pad_lo
         self.output_padding = ntuple(who, "output_padding", output_padding, self.ndim, minimum=0)
@@ -302,9 +326,10 @@ class ConvTransposeND(Layer):
         dt = float_dtype(dtype, repr(self))
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
         # PyTorch's layout (in, out, *k), so its default gives U(±1/√(out·∏K)) as PyTorch's does
-        shape = (self.in_channels, self.out_channels) + self.kernel_size
+        shape = allocation(repr(self), "weight", (self.in_channels, self.out_channels)
+                           + self.kernel_size, dt)
         w = weight_init(shape, rng=np.random.default_rng(seed), dtype=dt)
-        self.add_param("weight", np.ascontiguousarray(w))
+        self.add_param("weight", initial_weight(repr(self), "weight", w, shape, dt))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xg" x as
@@ -338,6 +363,8 @@ class ConvTransposeND(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         who = repr(self)
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
+        if min(x.shape[2:]) < 1:
+            raise ValueError(f"{who}: expected non-empty spatial axes, got x of shape {x.shape}")
         out_spatial = self.output_shape(x.shape[2:])
         if min(out_spatial) < 1:
             raise ValueError(f"{who}: input of spatial shape {x.shape[2:]} gives an empty output "

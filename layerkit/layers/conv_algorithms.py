@@ -36,6 +36,11 @@ _PARALLEL_MIN = 1 << 18
 # Tiles per Winograd product: fewer make the 36 GEMMs too narrow for BLAS (a 32×32 image has 64).
 _WINOGRAD_GROUP_TILES = 64
 
+#: Winograd keeps a tile only when its largest |value| is at most this many times the largest
+#: |value| of the receptive field of each of its outputs (and all are finite); other tiles are
+#: computed directly. The bound and its derivation are in ConvND's docstring.
+WINOGRAD_RANGE = 64.0
+
 
 def pick_kernel(serial, parallel, work: int):
     """The serial kernel, or its parallel twin for large work when numba has several threads."""
@@ -85,7 +90,8 @@ class Scratch:
     layer (eval-mode inference, say) never write into each other's arrays, and their outputs are
     fresh arrays; the cost is one set of arrays per thread that used the layer. This keeps the
     reuse (no allocation, no page faults on large buffers) on the hot path. The backward cache
-    is still one per layer: training one layer from two threads at once is not supported.
+    is still one per layer: a backward after another thread's forward raises (Layer.saved), so
+    one layer cannot be trained from two threads at once.
     """
 
     def __init__(self):
@@ -107,15 +113,21 @@ class Scratch:
             buf = arrays[key] = (np.zeros if zeros else np.empty)(shape, dtype=dtype)
         return buf
 
-    def padded(self, key: str, x: np.ndarray, pad_lo: tuple, padded_spatial: tuple) -> np.ndarray:
+    def padded(self, key: str, x: np.ndarray, pad_lo: tuple, padded_spatial: tuple, *,
+               own: bool = False) -> np.ndarray:
         """x (N, C, *spatial) inside zeros of (N, C, *padded_spatial), as (N, C, D, H, W).
 
         Only the interior is ever written, so the border stays zero; the array is zeroed again
         when the interior moves or changes size within it (Winograd's tile-rounded extent is
         the same for inputs that differ by a few pixels). Without padding, x itself (made
-        contiguous) is returned.
+        contiguous) is returned, or with ``own`` a copy in the scratch array (for a cache that
+        must not change when the caller changes x).
         """
         if tuple(padded_spatial) == x.shape[2:]:
+            if own:
+                xp = self.array(key, x.shape, x.dtype)
+                np.copyto(xp, x)
+                return xp.reshape(as5(x.shape))
             x = np.ascontiguousarray(x)
             return x.reshape(as5(x.shape))
         xp = self.array(key, x.shape[:2] + tuple(padded_spatial), x.dtype, zeros=True)
@@ -188,7 +200,7 @@ class WinogradConv:
     def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
         """Returns (y, xp, None): the padded input is kept, the columns are not built."""
         y, xp = _winograd(conv.scratch, "xp", x, conv.params["weight"], bias,
-                          conv.geometry.pad_lo, out_spatial)
+                          conv.geometry.pad_lo, out_spatial, own=True)
         return y, xp, None
 
     def columns(self, conv, cache) -> np.ndarray:
@@ -222,7 +234,7 @@ def _winograd_units(n: int, tiles_h: int, tiles_w: int) -> list[tuple]:
 
 
 def _winograd(scratch: Scratch, key: str, src: np.ndarray, w: np.ndarray, bias: np.ndarray,
-              pad_lo: tuple, out_hw: tuple) -> tuple[np.ndarray, np.ndarray]:
+              pad_lo: tuple, out_hw: tuple, *, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The 3×3, stride-1 correlation of src (N, C, H, W) padded by pad_lo before (and zeros
     after, as far as the tiles need; in the scratch array ``key``) with w (O, C, 3, 3), plus
     bias, by Winograd F(4×4, 3×3).
@@ -238,13 +250,15 @@ def _winograd(scratch: Scratch, key: str, src: np.ndarray, w: np.ndarray, bias: 
     n, c, dt = src.shape[0], src.shape[1], src.dtype
     o = w.shape[0]
     tiles_h, tiles_w = -(-out_hw[0] // 4), -(-out_hw[1] // 4)
-    xp = scratch.padded(key, src, pad_lo, (4 * tiles_h + 2, 4 * tiles_w + 2))
+    xp = scratch.padded(key, src, pad_lo, (4 * tiles_h + 2, 4 * tiles_w + 2), own=own)
     xp4 = xp.reshape(xp.shape[:2] + xp.shape[3:])
     u = winograd.filter_transform(w, dt)
     k = winograd.constants(dt)
     y = np.empty((n, o) + tuple(out_hw), dtype=dt)
     if n == 0:
         return y, xp
+    w_direct = np.ascontiguousarray(w, dtype=dt)        # for the tiles computed directly
+    unsafe = np.zeros((n, tiles_h, tiles_w), dtype=np.bool_)
     exact = out_hw == (4 * tiles_h, 4 * tiles_w)
     units = _winograd_units(n, tiles_h, tiles_w)     # each: ((sample, th_lo, th_hi), ...)
     rows = max(hi - lo for unit in units for _, lo, hi in unit)     # tile rows of a segment
@@ -259,9 +273,12 @@ def _winograd(scratch: Scratch, key: str, src: np.ndarray, w: np.ndarray, bias: 
         row_scratch = np.empty((6, 4 * tiles_w + 2), dtype=dt)  # the kernels' row scratch
         sums = np.empty((24, tiles_w), dtype=dt)
         band = None if exact else np.empty((o, 4 * rows, 4 * tiles_w), dtype=dt)
+        field_max = np.empty((4 * rows + 2, 4 * tiles_w + 2), dtype=dt)    # unsafe_tiles' a
         for unit in units[u_lo:u_hi]:
-            first = 0
+            first = marked = 0
             for i, lo, hi in unit:
+                marked += winograd.unsafe_tiles(xp4, i, lo, hi, out_hw[0], out_hw[1],
+                                                WINOGRAD_RANGE, unsafe, field_max)
                 winograd.input_transform(xp4, i, lo, hi, v, first, k, row_scratch)
                 first += (hi - lo) * tiles_w
             np.matmul(u, v_xi[:, :, :first], out=m_xi[:, :, :first])
@@ -274,6 +291,9 @@ def _winograd(scratch: Scratch, key: str, src: np.ndarray, w: np.ndarray, bias: 
                     r_hi = min(4 * hi, out_hw[0])
                     y[i, :, 4 * lo:r_hi] = band[:, :r_hi - 4 * lo, :out_hw[1]]
                 first += (hi - lo) * tiles_w
+                if marked:           # outside the bound: these blocks computed directly
+                    for th, tw in np.argwhere(unsafe[i, lo:hi]):
+                        winograd.direct_tile(xp4, i, lo + th, tw, w_direct, bias, y[i], 0)
 
     run_batch_blocks(run, len(units), 36 * o * c * width, min_rows=1)  # a unit is large
     return y, xp

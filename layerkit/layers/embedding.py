@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..layer import Layer
-from ..validation import check_array, float_dtype, positive_int
+from ..validation import allocation, check_array, float_dtype, initial_weight, positive_int
 
 
 def _standard_normal(shape, *, rng=None, dtype=np.float32) -> np.ndarray:
@@ -73,10 +73,8 @@ class Embedding(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or _standard_normal
-        shape = (self.num_embeddings, self.embedding_dim)
-        weight = np.ascontiguousarray(weight_init(shape, rng=rng, dtype=dt), dtype=dt)
-        if weight.shape != shape:
-            raise ValueError(f"{self!r}: weight_init returned shape {weight.shape}, expected {shape}")
+        shape = allocation(repr(self), "weight", (self.num_embeddings, self.embedding_dim), dt)
+        weight = initial_weight(repr(self), "weight", weight_init(shape, rng=rng, dtype=dt), shape, dt)
         if self.padding_idx is not None:
             weight[self.padding_idx] = 0
         self.add_param("weight", weight)

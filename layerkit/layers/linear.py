@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import init
 from ..layer import Layer
-from ..validation import check_array, float_dtype, positive_int
+from ..validation import allocation, check_array, float_dtype, initial_weight, positive_int
+
+
+class _LinearCache(NamedTuple):
+    """What Linear.backward needs."""
+
+    x2: np.ndarray          # a copy of x with the leading axes flattened, (M, D)
+    x_shape: tuple
 
 
 class Linear(Layer):
@@ -37,6 +45,9 @@ class Linear(Layer):
     With every leading axis flattened into rows (x: (M, D), δ = ∂L/∂y: (M, O)):
     ∂L/∂x = δ W,  ∂L/∂W = δᵀ x,  ∂L/∂b = Σ_rows δ. With ``needs_input_grad = False``
     backward accumulates ∂L/∂W and ∂L/∂b only and returns None (no δ W product).
+
+    The cache is a contiguous copy of x (M, D), made in forward: ∂L/∂W does not change when the
+    caller changes x after forward (the copy costs one pass over x, next to forward's GEMM).
     """
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
@@ -48,7 +59,9 @@ class Linear(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or init.glorot_uniform
-        self.add_param("weight", weight_init((self.out_features, self.in_features), rng=rng, dtype=dt))
+        shape = allocation(repr(self), "weight", (self.out_features, self.in_features), dt)
+        self.add_param("weight", initial_weight(repr(self), "weight",
+                                                weight_init(shape, rng=rng, dtype=dt), shape, dt))
         if self.bias:
             self.add_param("bias", init.zeros((self.out_features,), dtype=dt))
 
@@ -60,20 +73,19 @@ class Linear(Layer):
         y = x @ self.params["weight"].T
         if self.bias:
             y += self.params["bias"]
-        self._cache = x
+        self._cache = _LinearCache(np.array(x, order="C").reshape(-1, self.in_features), x.shape)
         return y.astype(x.dtype, copy=False)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        x = self.saved()
-        self.check_dy(dy, x.shape[:-1] + (self.out_features,))
-        x2 = x.reshape(-1, self.in_features)
+        x2, x_shape = self.saved()
+        self.check_dy(dy, x_shape[:-1] + (self.out_features,))
         dy2 = dy.reshape(-1, self.out_features)
         self.grads["weight"] += dy2.T @ x2
         if self.bias:
             self.grads["bias"] += dy2.sum(axis=0)
         if not self.needs_input_grad:
             return None
-        return (dy @ self.params["weight"]).astype(x.dtype, copy=False)
+        return (dy @ self.params["weight"]).astype(x2.dtype, copy=False)
 
 
 class Flatten(Layer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..geometry import Window, window
 from ..kernels.pooling import (avgpool_backward_input, avgpool_forward, maxpool2x2_backward_input,
                                maxpool2x2_forward, maxpool_backward_input, maxpool_forward)
 from ..layer import Layer
-from ..validation import check_array, positive_int
+from ..validation import allocation, check_array, positive_int, window_within_limits
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _NAMES = {1: dict(sp="L", osp="L_out", k="K"),
@@ -149,6 +150,7 @@ class _PoolND(Layer):
                              f"such integers, got {padding!r}")
         win = window(name, self.ndim, kernel_size, kernel_size if stride is None else stride,
                      padding, dilation)
+        window_within_limits(name, win)
         self.window = win
         self.kernel_size = win.kernel
         self.stride = win.stride
@@ -173,6 +175,9 @@ class _PoolND(Layer):
         """Validate x; return (x as contiguous (B, D, H, W), output spatial shape)."""
         check_array(repr(self), x, ("N", "C") + _SYMBOLS[self.ndim])
         spatial = x.shape[2:]
+        if min(spatial) < 1:
+            raise ValueError(f"{self!r}: expected non-empty spatial axes, got x of shape "
+                             f"{tuple(x.shape)}")
         out = self.window.output_shape(repr(self), spatial)
         x3 = np.ascontiguousarray(x).reshape((x.shape[0] * x.shape[1],) + _to3(spatial, 1))
         return x3, out
@@ -211,6 +216,10 @@ class MaxPoolND(_PoolND):
 
     def forward(self, x: np.ndarray):
         x3, out = self._prepare(x)
+        if x3.shape[0] == 0:                      # N = 0 or C = 0: empty y, as in PyTorch
+            y = np.empty(x.shape[:2] + out, dtype=x.dtype)
+            self._cache = _PoolCache(x.shape, x.dtype, out)
+            return (y, np.empty(y.shape, dtype=np.int64)) if self.return_indices else y
         if self._is_2x2():
             # (B, D, H, W) with a depth-1 window: B·D independent (H, W) planes
             b, d, h, w = x3.shape
@@ -251,6 +260,8 @@ class MaxPoolND(_PoolND):
         x_shape, dtype, argmax = cache.x_shape, cache.dtype, cache.indices
         dy3 = self._dy(dy, x_shape, cache.out_spatial, dtype)
         b = dy3.shape[0]
+        if b == 0:
+            return np.empty(x_shape, dtype=dtype)
         if cache.codes_2x2:                       # window codes 0-3 of the (B·D, H/2, W/2) planes
             h, w = x_shape[-2:]
             d = argmax.shape[0] // b
@@ -265,7 +276,11 @@ class MaxPoolND(_PoolND):
 class AvgPoolND(_PoolND):
     """Base of AvgPool1D/2D/3D (see :class:`AvgPool2D` for the math)."""
 
-    def __init__(self, kernel_size, *, stride=None, padding=0):
+    def __init__(self, kernel_size, *, stride=None, padding=0, dilation=1):
+        if dilation != 1:
+            raise ValueError(f"{type(self).__name__}: dilation is not supported by average "
+                             f"pooling (as in PyTorch); it takes kernel_size, stride and padding, "
+                             f"got dilation={dilation!r}")
         super().__init__(kernel_size, stride, padding, 1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -343,11 +358,12 @@ class GlobalAvgPool(Layer):
             raise ValueError(f"{self!r}: expected x of shape (N, C, *spatial) with at least one "
                              f"spatial axis, got {tuple(x.shape)}")
         check_array(repr(self), x, (...,))
-        if math.prod(x.shape[2:]) == 0:
+        positions = math.prod(x.shape[2:])
+        if positions == 0:
             raise ValueError(f"{self!r}: expected a non-empty spatial extent, got shape "
                              f"{tuple(x.shape)}")
         self._cache = _PoolCache(x.shape, x.dtype)
-        return x.reshape(x.shape[:2] + (-1,)).mean(axis=-1, dtype=np.float64).astype(x.dtype)
+        return x.reshape(x.shape[:2] + (positions,)).mean(axis=-1, dtype=np.float64).astype(x.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self.saved()
@@ -390,6 +406,7 @@ class MaxUnpool2D(Layer):
         name = type(self).__name__
         self.window = window(name, 2, kernel_size, kernel_size if stride is None else stride,
                              padding, 1)
+        window_within_limits(name, self.window)
         self.kernel_size, self.stride, self.padding = (self.window.kernel, self.window.stride,
                                                        self.window.pad_lo)
 
@@ -401,6 +418,19 @@ class MaxUnpool2D(Layer):
             parts.append(f"padding={_show(self.padding)}")
         return ", ".join(parts)
 
+    def _output_size(self, output_size) -> tuple:
+        """``output_size`` as (H_out, W_out): two (or the last two of more) positive integers."""
+        try:
+            sizes = tuple(output_size)[-2:] if not isinstance(output_size, str) else None
+        except TypeError:
+            sizes = None
+        if (sizes is None or len(sizes) != 2 or any(
+                isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 1
+                for v in sizes)):
+            raise ValueError(f"{self!r}: output_size must be a tuple of positive integers "
+                             f"(H_out, W_out), got {output_size!r}")
+        return tuple(int(v) for v in sizes)
+
     def forward(self, x: np.ndarray, indices: np.ndarray, output_size=None) -> np.ndarray:
         who = repr(self)
         check_array(who, x, ("N", "C", "H", "W"))
@@ -409,23 +439,26 @@ class MaxUnpool2D(Layer):
             out = tuple((w - 1) * s - 2 * p + k for w, s, p, k in
                         zip(x.shape[2:], self.stride, self.padding, self.kernel_size))
         else:
-            out = tuple(int(v) for v in tuple(output_size)[-2:])
+            out = self._output_size(output_size)
+        allocation(who, "the output", x.shape[:2] + out, x.dtype)
         plane = math.prod(out)
         if indices.size and (indices.min() < 0 or indices.max() >= plane):
             raise ValueError(f"{who}: indices must lie in [0, {plane}) for an output plane of "
                              f"shape {out}, got values in [{indices.min()}, {indices.max()}]")
         b = x.shape[0] * x.shape[1]
-        flat = (indices.reshape(b, -1) + (np.arange(b) * plane)[:, None]).ravel()
+        indices = indices.astype(np.int64).reshape(b, math.prod(x.shape[2:]))   # exact: < plane
+        flat = (indices + (np.arange(b, dtype=np.int64) * plane)[:, None]).ravel()
         y = np.bincount(flat, weights=x.ravel(), minlength=b * plane).astype(x.dtype, copy=False)
         # indices: as (N·C, H·W) int64, where in its output plane each value went
-        self._cache = _PoolCache(x.shape, x.dtype, out, indices.reshape(b, -1).astype(np.int64))
+        self._cache = _PoolCache(x.shape, x.dtype, out, indices)
         return y.reshape(x.shape[:2] + out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self.saved()
         idx = cache.indices
         self.check_dy(dy, cache.x_shape[:2] + cache.out_spatial)
-        gathered = np.take_along_axis(dy.reshape(idx.shape[0], -1), idx, axis=1)
+        gathered = np.take_along_axis(dy.reshape(idx.shape[0], math.prod(dy.shape[2:])), idx,
+                                      axis=1)
         return gathered.reshape(cache.x_shape).astype(cache.dtype, copy=False)
 
 

@@ -21,7 +21,8 @@ from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_
 from ..layer import Layer
 from ..threads import run_batch_blocks
 from .containers import Container
-from ..validation import check_array, float_dtype, number_in, one_of, positive_int
+from ..validation import (allocation, check_array, check_dy, float_dtype, number_in, one_of,
+                          positive_int)
 
 _DOC = r"""{title}
 
@@ -171,6 +172,18 @@ class _GRUCache(NamedTuple):
     hns: np.ndarray         # W_hn h_{t−1} + b_hn, the term the reset gate scales (T, N, H)
 
 
+def sequence_lengths(who: str, lengths, n: int, steps: int) -> np.ndarray:
+    """``lengths`` (None: every sequence is T long) as int64 (N,) in [1, T]; else a clear error
+    naming ``who``."""
+    if lengths is None:
+        return np.full(n, steps, dtype=np.int64)
+    check_array(who, lengths, (n,), name="lengths", kind="int")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"{who}: lengths must lie in [1, T] = [1, {steps}], got values "
+                         f"in [{lengths.min()}, {lengths.max()}]")
+    return np.array(lengths, dtype=np.int64)       # a copy: the cache must not follow the caller
+
+
 class _Recurrent(Layer):
     """Shared machinery of RNN, LSTM and GRU; subclasses set ``n_gates`` and the step loops."""
 
@@ -188,6 +201,8 @@ class _Recurrent(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         H, G = self.hidden_size, self.n_gates
+        allocation(repr(self), "weight_ih", (G * H, self.input_size), np.float64)   # drawn in f64
+        allocation(repr(self), "weight_hh", (G * H, H), np.float64)
         k = 1.0 / math.sqrt(H)
         self.add_param("weight_ih", rng.uniform(-k, k, (G * H, self.input_size)).astype(dt))
         w_hh = np.concatenate([init.orthogonal((H, H), rng=rng, dtype=dt) for _ in range(G)])
@@ -231,15 +246,7 @@ class _Recurrent(Layer):
             else:
                 check_array(who, s, (n, self.hidden_size), name=name)
                 out[name] = s
-        if lengths is None:
-            lens = np.full(n, steps, dtype=np.int64)
-        else:
-            check_array(who, lengths, (n,), name="lengths", kind="int")
-            if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
-                raise ValueError(f"{who}: lengths must lie in [1, T] = [1, {steps}], got values "
-                                 f"in [{lengths.min()}, {lengths.max()}]")
-            lens = np.ascontiguousarray(lengths, dtype=np.int64)
-        return out, lens
+        return out, sequence_lengths(who, lengths, n, steps)
 
     def _weights(self, dt):
         """W_ihᵀ, W_hhᵀ (contiguous, dtype dt) and the biases (zeros when bias=False)."""
@@ -253,12 +260,14 @@ class _Recurrent(Layer):
         return w_ih, w_hh, b_ih, b_hh
 
     def _project(self, x, w_ih, bias):
-        """Time-major X_all (T, N, D) and X_all W_ihᵀ + bias (T, N, G·H): one BLAS product."""
-        xt = np.ascontiguousarray(x.transpose(1, 0, 2))
+        """Time-major X_all (T, N, D) and X_all W_ihᵀ + bias (T, N, G·H): one BLAS product.
+        X_all is always a copy (also for N = 1 or T = 1, where the transpose is contiguous): it
+        is cached for ∂L/∂W_ih, which must not change when the caller changes x."""
+        xt = np.array(x.transpose(1, 0, 2), order="C")
         steps, n, d = xt.shape
         gates = xt.reshape(steps * n, d) @ w_ih.T
         gates += bias
-        return xt, gates.reshape(steps, n, -1)
+        return xt, gates.reshape(steps, n, w_ih.shape[0])
 
     def _output(self, hs, lens):
         """y from the stacked states hs (T + 1, N, H): every step (padding zeroed) or the last."""
@@ -372,7 +381,8 @@ class LSTM(_Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
                  return_sequences: bool = True, bias: bool = True, dtype=np.float32, seed=None):
-        self.forget_bias = number_in("LSTM", "forget_bias", forget_bias, -math.inf, math.inf)
+        self.forget_bias = number_in("LSTM", "forget_bias", forget_bias, -math.inf, math.inf,
+                                     low_open=True, high_open=True)
         super().__init__(input_size, hidden_size, return_sequences=return_sequences, bias=bias,
                          dtype=dtype, seed=seed)
         if self.bias:
@@ -487,6 +497,7 @@ class _BidirectionalCache(NamedTuple):
 
     idx: np.ndarray | None  # _reversal_index (N, T), or None when there is nothing to reverse
     hidden: int             # H, where dy splits into the two directions
+    y_shape: tuple          # the output's, which dy must have
 
 
 def _reversal_index(lens: np.ndarray, steps: int) -> np.ndarray:
@@ -553,18 +564,20 @@ class Bidirectional(Container):
     def forward(self, x: np.ndarray, lengths=None) -> np.ndarray:
         check_array(repr(self), x, ("N", "T", self.forward_layer.input_size))
         n, steps = x.shape[:2]
-        lens = np.full(n, steps) if lengths is None else np.asarray(lengths)
+        lens = sequence_lengths(repr(self), lengths, n, steps)
         idx = _reversal_index(lens, steps) if lengths is not None or steps > 1 else None
         x_rev = np.take_along_axis(x, idx[:, :, None], axis=1) if idx is not None else x
         y_f = self.forward_layer.forward(x, lengths=lengths)[0]
         y_b = self.backward_layer.forward(x_rev, lengths=lengths)[0]
         if self.forward_layer.return_sequences and idx is not None:
             y_b = np.take_along_axis(y_b, idx[:, :, None], axis=1)
-        self._cache = _BidirectionalCache(idx, y_f.shape[-1])
-        return np.concatenate([y_f, y_b], axis=-1)
+        y = np.concatenate([y_f, y_b], axis=-1)
+        self._cache = _BidirectionalCache(idx, y_f.shape[-1], y.shape)
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self.saved()
+        check_dy(self, dy, cache.y_shape)
         idx, h = cache.idx, cache.hidden
         dy_f, dy_b = dy[..., :h], dy[..., h:]
         if self.forward_layer.return_sequences and idx is not None:

@@ -74,6 +74,9 @@ class _AlongAxis(Layer):
         check_array(repr(self), x, (...,))
         if x.ndim == 0 or not -x.ndim <= self.axis < x.ndim:
             raise ValueError(f"{self!r}: axis {self.axis} is out of range for x of shape {x.shape}")
+        if x.shape[self.axis] == 0:
+            raise ValueError(f"{self!r}: expected a non-empty axis {self.axis} (a softmax over "
+                             f"no values is undefined), got x of shape {x.shape}")
 
 
 class Softmax(_AlongAxis):

@@ -106,6 +106,9 @@ def _write(who: str, model, path, spec, meta) -> None:
     }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: the folder {folder!r} does not "
+                                f"exist (create it first)")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
