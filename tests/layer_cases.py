@@ -72,6 +72,12 @@ CASES = [
                                         axis=-1), (2, 3)),
     Case("ConcatSequential", lambda dt: lk.Sequential(lk.Identity(), lk.Linear(3, 2, dtype=dt,
                                                                                seed=0)), (2, 3)),
+    Case("LPPool1D", lambda dt: lk.LPPool1D(2, 3, stride=2), (2, 2, 7)),
+    Case("LPPool2D", lambda dt: lk.LPPool2D(2, 2), (2, 2, 4, 4)),
+    Case("LocalResponseNorm", lambda dt: lk.LocalResponseNorm(3), (2, 4, 3, 3)),
+    Case("ZeroPadShortcut", lambda dt: lk.ZeroPadShortcut(2, 4, stride=2), (2, 2, 4, 4)),
+    Case("Reshape", lambda dt: lk.Reshape(3, -1), (2, 12)),
+    Case("Permute", lambda dt: lk.Permute(2, 3, 1), (2, 3, 4, 5)),
 ]
 
 

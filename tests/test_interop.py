@@ -8,7 +8,7 @@ import pytest
 
 import layerkit as lk
 from layerkit import interop
-from tests.helpers import torch_or_skip
+from helpers import torch_or_skip
 
 F64 = np.float64
 TOL = 1e-10

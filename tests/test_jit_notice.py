@@ -74,7 +74,7 @@ def test_a_real_first_run_and_the_second(tmp_path):
 def test_the_notice_gets_its_own_line_above_a_progress_bar(tmp_path, fresh_state):
     tqdm = pytest.importorskip("tqdm")
     import io
-    from tests.test_progress import screen
+    from test_progress import screen
     out = io.StringIO()
     bar = tqdm.tqdm(total=3, desc="epoch 1/1", file=out, bar_format="{desc} {n_fmt}/{total_fmt}")
     assert jit_notice.on_first_compile(_dispatcher("layerkit.kernels.conv", tmp_path), file=out)

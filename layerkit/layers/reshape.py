@@ -63,11 +63,16 @@ class Reshape(Layer):
         if x.ndim < 1:
             raise ValueError(f"{who}: expected x of shape (N, ...), got {tuple(x.shape)}")
         size, known = math.prod(x.shape[1:]), math.prod(s for s in self.shape if s != -1)
-        fits = size % known == 0 if -1 in self.shape else size == known
+        if -1 in self.shape:
+            fits = known > 0 and size % known == 0
+        else:
+            fits = size == known
         if not fits:
             raise ValueError(f"{who}: cannot reshape samples of shape {tuple(x.shape[1:])} "
                              f"({size} values) to {self.shape}")
-        y = x.reshape((x.shape[0],) + self.shape)
+        # -1 resolved per sample, so an empty batch (N = 0) reshapes too
+        target = tuple(size // known if s == -1 else s for s in self.shape)
+        y = x.reshape((x.shape[0],) + target)
         self._cache = _ShapeCache(x.shape, y.shape)
         return y
 
