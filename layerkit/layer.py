@@ -73,6 +73,12 @@ class Layer:
         self._cache = None
 
     # -- parameters -------------------------------------------------------------------------
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """State that is not a parameter but changes the output (batch norm's running
+        statistics), by name; checkpoints save and restore it. None by default."""
+        return {}
+
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
         """Register parameter ``name`` (and a zero gradient of the same shape and dtype)."""
         self.params[name] = value

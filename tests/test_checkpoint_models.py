@@ -4,6 +4,7 @@ same outputs (the n-gram baseline through its counts)."""
 import numpy as np
 import pytest
 
+import layerkit as lk
 from layerkit import models
 from layerkit.checkpoint import load, save
 
@@ -76,3 +77,19 @@ def test_save_into_a_missing_folder_names_the_folder(tmp_path):
                                                 f"'{missing}' does not exist"):
         save(models.lenet5(seed=1), missing / "m.npz")
     assert not (tmp_path / "no").exists()
+
+
+def test_batch_norm_running_statistics_are_restored_bit_for_bit(tmp_path):
+    model = lk.models.resnet20(seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    model.train()
+    model.forward(x)                      # moves the running statistics off (0, 1)
+    model.eval()
+    before = model.forward(x)
+    assert any(not np.all(v == 0) for k, v in model.buffers.items() if k.endswith("running_mean"))
+    lk.checkpoint.save(model, tmp_path / "r.npz")
+    loaded = lk.checkpoint.load(tmp_path / "r.npz")
+    loaded.eval()
+    np.testing.assert_array_equal(loaded.forward(x), before)
+    for k, v in model.buffers.items():
+        np.testing.assert_array_equal(loaded.buffers[k], v)

@@ -448,23 +448,27 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, fake_models, dtype):
 
 
 def test_checkpoint_format_is_as_documented(tmp_path):
-    model = _mlp()
+    model = lk.Sequential(lk.Linear(4, 3, seed=0), lk.BatchNorm1D(3))
+    model.forward(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
     save_params(model, tmp_path / "m.npz", meta={"k": 1})
     with np.load(tmp_path / "m.npz", allow_pickle=False) as f:
         e = {k: f[k] for k in f.files}
-    assert str(e["format"]) == "layerkit-checkpoint" and int(e["format_version"]) == 1
+    assert str(e["format"]) == "layerkit-checkpoint" and int(e["format_version"]) == 2
     assert json.loads(str(e["spec"])) is None and json.loads(str(e["meta"])) == {"k": 1}
     names = sorted(k[len("param/"):] for k in e if k.startswith("param/"))
     assert names == sorted(model.params)
+    buffers = sorted(k for k in e if k.startswith("buffer/"))
+    assert buffers == ["buffer/1.running_mean", "buffer/1.running_var"]
+    np.testing.assert_array_equal(e["buffer/1.running_mean"], model.layers[1].running_mean)
     h = hashlib.sha256()
 
     def field(b):
         h.update(len(b).to_bytes(8, "little") + b)
 
-    for text in ("layerkit-checkpoint", "1", str(e["spec"]), str(e["meta"])):
+    for text in ("layerkit-checkpoint", "2", str(e["spec"]), str(e["meta"])):
         field(text.encode())
-    for name in names:
-        a = e["param/" + name]
+    for name in sorted(names + buffers):        # buffers by their entry name, among the params
+        a = e[name if name.startswith("buffer/") else "param/" + name]
         for b in (name.encode(), a.dtype.str.encode(), ",".join(map(str, a.shape)).encode(),
                   a.tobytes()):
             field(b)
@@ -580,8 +584,8 @@ def test_tampered_values_in_a_valid_archive_fail_the_digest(tmp_path):
 def test_unsupported_version_and_foreign_files(tmp_path):
     path = tmp_path / "p.npz"
     save_params(_mlp(), path)
-    _rewrite(path, format_version=np.array(2))
-    with pytest.raises(ValueError, match=r"unsupported format_version 2, expected 1 "
+    _rewrite(path, format_version=np.array(3))
+    with pytest.raises(ValueError, match=r"unsupported format_version 3, expected 1 or 2 "
                                          r"\(written by a newer layerkit\?\)"):
         load_params(_mlp(), path)
     np.savez(tmp_path / "other.npz", weight=np.zeros(3))

@@ -47,12 +47,18 @@ class Container(Layer):
         raise NotImplementedError
 
     def _collect(self, attr: str) -> dict[str, np.ndarray]:
+        """The children's dicts ``attr`` under dotted names (a user's child without buffers
+        has none)."""
         return {f"{label}.{k}": v for label, child in self._named_children()
-                for k, v in getattr(child, attr).items()}
+                for k, v in (getattr(child, attr, None) or {}).items()}
 
     @property
     def params(self) -> dict[str, np.ndarray]:
         return self._collect("params")
+
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        return self._collect("buffers")
 
     @property
     def grads(self) -> dict[str, np.ndarray]:

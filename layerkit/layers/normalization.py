@@ -99,6 +99,11 @@ class _BatchNorm(Layer):
             s += ", affine=False"
         return s
 
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """The running statistics (used in ``eval()``), saved with checkpoints."""
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
     def astype(self, dtype) -> "_BatchNorm":
         """Convert parameters, gradients and running statistics to ``dtype``; returns self."""
         super().astype(dtype)

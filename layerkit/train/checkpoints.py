@@ -4,25 +4,30 @@
 by :func:`layerkit.models.build`); :func:`save_params` / :func:`load_params` only the parameters,
 into an existing model.
 
-Checkpoint format (version 1)
+Checkpoint format (version 2)
 -----------------------------
 An uncompressed ``.npz`` archive (``np.savez``; read with ``allow_pickle=False``, so no entry is
 a Python object) with these entries, each a numpy array:
 
 - ``format``: 0-d str, ``"layerkit-checkpoint"``.
-- ``format_version``: 0-d int64, ``1``.
+- ``format_version``: 0-d int64, ``2``.
 - ``spec``: 0-d str, the model's ``spec`` as JSON (``"null"`` for :func:`save_params`).
 - ``meta``: 0-d str, a JSON object of free-form metadata (epochs, metrics, vocabulary, ...).
 - ``digest``: 0-d str, 64 lowercase hex digits of SHA-256 (below).
 - ``param/<name>``: one entry per key of ``model.params`` (dotted names such as
   ``param/0.weight``), the array with its dtype and shape, C order.
+- ``buffer/<name>``: one entry per key of ``model.buffers``: state that is not a parameter but
+  changes the output (batch norm's ``running_mean`` and ``running_var``), so a model loads bit
+  for bit in ``eval()`` mode too. Version 1 files have none; loading one leaves the model's
+  buffers as they are.
 
 JSON is written with ``sort_keys=True`` and no NaN/infinity.
 
 The digest is SHA-256 over a sequence of fields, each written as its length in bytes (8-byte
 little-endian unsigned) followed by the bytes: ``b"layerkit-checkpoint"``, the version as ASCII
 decimal, the stored spec and meta strings (UTF-8); then for every parameter name in sorted
-(code point) order: the name (UTF-8), the dtype string (``arr.dtype.str``, e.g. ``"<f4"``),
+(code point) order, buffers named ``buffer/<name>`` among them: the name (UTF-8), the dtype
+string (``arr.dtype.str``, e.g. ``"<f4"``),
 the shape as ASCII (``"3,4"``; ``""`` for a scalar), and the raw C-order bytes of the array.
 Reading checks the
 archive, the version, the digest and the names, shapes and dtypes against the model before any
@@ -42,8 +47,9 @@ import numpy as np
 __all__ = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "layerkit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PARAM = "param/"
+_BUFFER = "buffer/"
 _HEADER = ("format", "format_version", "spec", "meta", "digest")
 
 
@@ -87,8 +93,14 @@ def _model_params(who: str, model) -> dict:
     return params
 
 
+def _model_buffers(model) -> dict:
+    """The model's buffers under ``buffer/<name>`` (none for a model without any)."""
+    buffers = getattr(model, "buffers", None)
+    return {_BUFFER + k: v for k, v in buffers.items()} if isinstance(buffers, dict) else {}
+
+
 def _write(who: str, model, path, spec, meta) -> None:
-    params = _model_params(who, model)
+    params = {**_model_params(who, model), **_model_buffers(model)}
     spec_json = _json(who, "the model's spec", spec)
     if meta is None:
         meta = getattr(model, "meta", None) or {}
@@ -102,7 +114,8 @@ def _write(who: str, model, path, spec, meta) -> None:
         "spec": np.array(spec_json),
         "meta": np.array(meta_json),
         "digest": np.array(_digest(FORMAT_VERSION, spec_json, meta_json, arrays)),
-        **{_PARAM + name: a for name, a in arrays.items()},
+        **{(name if name.startswith(_BUFFER) else _PARAM + name): a
+           for name, a in arrays.items()},
     }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -169,8 +182,9 @@ def save_params(model, path, *, meta=None) -> None:
     _write("save_params", model, path, None, meta)
 
 
-def _read(who: str, path) -> tuple[dict | None, dict, dict]:
-    """Read and verify a checkpoint: (spec, meta, params), or ValueError naming the file."""
+def _read(who: str, path) -> tuple[dict | None, dict, dict, bool]:
+    """Read and verify a checkpoint: (spec, meta, params and buffers, whether the file stores
+    buffers), or ValueError naming the file."""
     path = os.fspath(path)
     where = f"{who}: checkpoint {path!r}"
     if not os.path.isfile(path):
@@ -205,13 +219,15 @@ def _read(who: str, path) -> tuple[dict | None, dict, dict]:
     except (TypeError, ValueError):
         raise ValueError(f"{where}: format_version must be an integer, got "
                          f"{header['format_version']!r}") from None
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         hint = " (written by a newer layerkit?)" if version > FORMAT_VERSION else ""
-        raise ValueError(f"{where}: unsupported format_version {version}, expected "
+        raise ValueError(f"{where}: unsupported format_version {version}, expected 1 or "
                          f"{FORMAT_VERSION}{hint}")
     spec_json, meta_json = str(header["spec"]), str(header["meta"])
     params = {k[len(_PARAM):]: a for k, a in entries.items() if k.startswith(_PARAM)}
-    extra = sorted(k for k in entries if k not in _HEADER and not k.startswith(_PARAM))
+    params.update({k: a for k, a in entries.items() if k.startswith(_BUFFER) and version > 1})
+    extra = sorted(k for k in entries if k not in _HEADER and not k.startswith(_PARAM)
+                   and not (k.startswith(_BUFFER) and version > 1))
     if extra:
         raise ValueError(f"{where}: unexpected entries {', '.join(extra)}")
     digest = _digest(version, spec_json, meta_json, params)
@@ -222,12 +238,13 @@ def _read(who: str, path) -> tuple[dict | None, dict, dict]:
         spec, meta = json.loads(spec_json), json.loads(meta_json)
     except json.JSONDecodeError as err:
         raise ValueError(f"{where}: spec or meta is not valid JSON ({err})") from None
-    return spec, meta, params
+    return spec, meta, params, version > 1
 
 
-def _assign(who: str, path, model, params: dict) -> None:
-    """Check names, shapes and dtypes of every parameter, then copy them in place."""
-    target = _model_params(who, model)
+def _assign(who: str, path, model, params: dict, *, buffers: bool = True) -> None:
+    """Check names, shapes and dtypes of every parameter (and buffer, unless the file is of
+    version 1), then copy them in place."""
+    target = {**_model_params(who, model), **(_model_buffers(model) if buffers else {})}
     problems = []
     missing = sorted(set(target) - set(params))
     unexpected = sorted(set(params) - set(target))
@@ -279,7 +296,7 @@ def load(path):
         If ``path`` does not exist.
     """
     who = "load"
-    spec, meta, params = _read(who, path)
+    spec, meta, params, buffers = _read(who, path)
     if spec is None:
         raise ValueError(f"{who}: checkpoint {os.fspath(path)!r} has no spec (it was written by "
                          f"save_params); build the model yourself and use "
@@ -297,7 +314,7 @@ def load(path):
             raise ValueError(f"{who}: checkpoint {os.fspath(path)!r} does not match the model "
                              f"({type(model).__name__}): {err}") from err
     else:
-        _assign(who, path, model, params)
+        _assign(who, path, model, params, buffers=buffers)
     model.spec = spec
     model.meta = meta
     return model
@@ -317,6 +334,6 @@ def load_params(model, path) -> dict:
         The checkpoint's meta.
     """
     who = "load_params"
-    _, meta, params = _read(who, path)
-    _assign(who, path, model, params)
+    _, meta, params, buffers = _read(who, path)
+    _assign(who, path, model, params, buffers=buffers)
     return meta
