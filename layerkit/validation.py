@@ -168,7 +168,15 @@ def check_dy(who, dy, shape: tuple) -> np.ndarray:
 
 
 def _physical_memory() -> float:
-    """Bytes of RAM of this machine (infinity where the OS does not tell)."""
+    """Bytes of memory an allocation can get: MemAvailable of /proc/meminfo where there is one
+    (an allocation beyond it would thrash, not fail), else the machine's RAM, else infinity."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
@@ -187,7 +195,7 @@ def allocation(who: str, what: str, shape: tuple, dtype) -> tuple:
     ram = _physical_memory()
     if nbytes > ram:
         raise MemoryError(f"{who}: {what} of shape {tuple(shape)} ({np.dtype(dtype)}) would need "
-                          f"{_gib(nbytes)}, more than this machine's {_gib(ram)} of memory")
+                          f"{_gib(nbytes)}, more than the {_gib(ram)} of memory available")
     return shape
 
 

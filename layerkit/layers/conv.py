@@ -249,6 +249,10 @@ class ConvND(Layer):
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         out_spatial = self.geometry.output_shape(who, x.shape[2:])
         dt = x.dtype
+        padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], self.padding))
+        allocation(who, "the padded input", x.shape[:2] + padded, dt)
+        allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
+                                               math.prod(self.kernel_size)) + out_spatial, dt)
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
         strategy = self._strategy(out_spatial)
@@ -371,6 +375,9 @@ class ConvTransposeND(Layer):
                              f"{out_spatial}")
         n, dt, positions = x.shape[0], x.dtype, math.prod(x.shape[2:])
         rows = self.out_channels * math.prod(self.kernel_size)
+        allocation(who, "the columns", (rows, n * positions), dt)
+        allocation(who, "the output", (n, self.out_channels) + self._scatter_extent(
+            x.shape[2:], out_spatial), dt)
         # x as (C_in, N·P) and one GEMM for the batch: cols (R, N·P) = W₂ᵀ x
         scratch = self.scratch
         xg = _transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
