@@ -249,7 +249,7 @@ class ConvND(Layer):
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         out_spatial = self.geometry.output_shape(who, x.shape[2:])
         dt = x.dtype
-        padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], self.padding))
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], self.geometry.padding))
         allocation(who, "the padded input", x.shape[:2] + padded, dt)
         allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
                                                math.prod(self.kernel_size)) + out_spatial, dt)
