@@ -11,9 +11,11 @@ from ..validation import check_array
 # The one numpy softmax / log-sum-exp of layerkit: layers, losses, metrics and models use these.
 def _exp_shifted(x: np.ndarray, axis: int) -> tuple:
     """(m, x − m, e^{x − m}, s = Σ_j e^{x_j − m}) with m = max_j x_j along ``axis`` (kept as a
-    size-1 axis): every exponent is ≤ 0, so nothing overflows."""
+    size-1 axis): every exponent is ≤ 0, so nothing overflows. An infinite logit gives NaN
+    (inf − inf), as in PyTorch, without numpy's warning."""
     m = np.max(x, axis=axis, keepdims=True)
-    shifted = x - m
+    with np.errstate(invalid="ignore"):
+        shifted = x - m
     e = np.exp(shifted)
     return m, shifted, e, np.sum(e, axis=axis, keepdims=True)
 
