@@ -47,8 +47,7 @@ def estimate_s(modules) -> float:
 
 
 def message(seconds: float) -> str:
-    return (f"compiling layerkit's numba kernels (first run only, up to ~{seconds:.0f} s; "
-            f"cached afterwards) ...")
+    return f"compiling layerkit's kernels (first run only, up to ~{seconds:.0f} s) ..."
 
 
 def on_first_compile(dispatcher, file=None) -> bool:
