@@ -326,12 +326,16 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "task": (str, "reverse, sort or copy"),
     "max_len": (int, "longest digit string"),
     "eval_every": (int, "steps per progress bar and held-out evaluation"),
+    "beam_size": (int, "captions kept per step by beam search (1: greedy)"),
+    "decoder": (str, "unpool (with the pooling indices) or transpose (learned upsampling)"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",
     "char-lstm": "character LSTM on Shakespeare (validation perplexity vs a 5-gram)",
     "ngram": "character n-gram on Shakespeare (validation perplexity)",
     "seq2seq": "LSTM encoder-decoder reversing digit strings (exact-sequence accuracy)",
+    "caption": "CNN + LSTM captions of multi-digit canvases (exact match, BLEU-4)",
+    "segnet": "SegNet per-pixel digit classes on multi-digit canvases (mean IoU)",
 }
 
 

@@ -27,6 +27,11 @@ builder (``BUILDERS`` key)  model
 ``alexnet``                 AlexNet, (N, 3, 224, 224) -> (N, 1000), torchvision's shapes
 ``resnet20``                He et al.'s CIFAR ResNet-20, (N, 3, 32, 32) -> (N, 10)
 ``densenet_bc``             DenseNet-BC (default BC-40, k = 12), (N, 3, H, W) -> (N, 10)
+``caption_net``             :class:`CaptionNet`: CNN encoder -> LSTM decoder, images and
+                            tokens (N, T) -> logits (N, T, V); greedy and beam decoding
+``segnet``                  :class:`SegNet`: Conv-BN-ReLU encoder with pooling indices ->
+                            unpooling (or transposed-conv) decoder, (N, C, H, W) -> logits
+                            (N, K, H, W)
 ==========================  =================================================================
 
 The classifiers return *logits*. "A softmax output layer trained with cross-entropy" is
@@ -38,14 +43,19 @@ model reaches and in how long.
 
 Modules: :mod:`~layerkit.models.vision` (image classifiers), :mod:`~layerkit.models.language`
 (language models), :mod:`~layerkit.models.sequence` (encoder-decoder, sequence classifier),
+:mod:`~layerkit.models.captioning` (CNN + LSTM captioner), :mod:`~layerkit.models.decoding`
+(beam search), :mod:`~layerkit.models.segmentation` (SegNet),
 :mod:`~layerkit.models.registry` (``BUILDERS``, ``build``), :mod:`~layerkit.models.base` (the
 spec and the model base class).
 """
 
 from ..layers.softmax import softmax
 from .base import HasSpec, Model
+from .captioning import CaptionNet
+from .decoding import beam_search
 from .language import CharLSTM, NGram, char_lstm
 from .registry import BUILDERS, build
+from .segmentation import SegNet
 from .sequence import Seq2Seq, SequenceClassifier
 from .vision import ImageClassifier, alexnet, densenet_bc, lenet5, resnet20, vgg16, vgg_small
 
@@ -53,3 +63,4 @@ __all__ = ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
            "SequenceClassifier", "ImageClassifier", "build", "BUILDERS", "softmax", "Model",
            "HasSpec"]
 __all__ += ["vgg16", "alexnet", "resnet20", "densenet_bc"]
+__all__ += ["CaptionNet", "beam_search", "SegNet"]

@@ -93,8 +93,8 @@ class Model(HasSpec, Container):
     @contextlib.contextmanager
     def _caches_kept(self):
         """Run inference (sampling, decoding) without disturbing a pending backward: every
-        child's cache and the model's own are restored afterwards."""
-        saved = [(child, child._cache) for _, child in self._children]
+        layer's cache below the model (nested ones too) and its own are restored afterwards."""
+        saved = [(layer, layer._cache) for layer in _descendants(self)]
         own = self._cache
         try:
             yield
@@ -102,6 +102,16 @@ class Model(HasSpec, Container):
             for child, cache in saved:
                 child._cache = cache
             self._cache = own
+
+
+def _descendants(container) -> list:
+    """Every layer below ``container``: its children, theirs (inside Sequential, ...), ..."""
+    out = []
+    for _, child in container._named_children():
+        out.append(child)
+        if isinstance(child, Container):
+            out += _descendants(child)
+    return out
 
 
 def sizes(who: str, **values) -> tuple:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
+from .captioning import CaptionNet
 from .language import NGram, char_lstm
+from .segmentation import SegNet
 from .sequence import Seq2Seq, SequenceClassifier
 from .vision import alexnet, densenet_bc, lenet5, resnet20, vgg16, vgg_small
 
@@ -21,6 +23,8 @@ BUILDERS = {
     "alexnet": alexnet,
     "resnet20": resnet20,
     "densenet_bc": densenet_bc,
+    "caption_net": CaptionNet,
+    "segnet": SegNet,
 }
 
 

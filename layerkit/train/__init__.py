@@ -10,7 +10,10 @@ set. Checkpoints (:func:`save`, :func:`load`, :func:`save_params`, :func:`load_p
 
 Modules: :mod:`~layerkit.train.loop` (``fit``), :mod:`~layerkit.train.metrics` (``evaluate``),
 :mod:`~layerkit.train.history`, :mod:`~layerkit.train.progress`,
-:mod:`~layerkit.train.checkpoints`, :mod:`~layerkit.train.recipes`.
+:mod:`~layerkit.train.checkpoints`, :mod:`~layerkit.train.recipes` (and the recipes of their
+own modules, :mod:`~layerkit.train.recipe_caption`, :mod:`~layerkit.train.recipe_segnet`),
+:mod:`~layerkit.train.steps` (a run counted in steps), :mod:`~layerkit.train.scores` (BLEU,
+IoU).
 """
 
 from .checkpoints import FORMAT, FORMAT_VERSION, load, load_params, save, save_params

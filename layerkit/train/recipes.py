@@ -298,3 +298,10 @@ def sample(model, *, prompt: str = "", length: int = 300, temperature: float = 1
     ids = model.sample(length, prompt_ids=prompt_ids, temperature=temperature, seed=seed,
                        **kwargs)
     return prompt + vocab.decode(ids)
+
+
+from .recipe_caption import caption  # noqa: E402  (they import Result from here lazily)
+from .recipe_segnet import segnet  # noqa: E402
+
+RECIPES["caption"] = caption
+RECIPES["segnet"] = segnet
