@@ -13,7 +13,7 @@ from .checkpoints import save
 from .scores import confusion_matrix, iou_per_class
 from .steps import train_steps
 
-__all__ = ["segnet", "segmentation_scores", "batchnorm_statistics", "restore_batchnorm"]
+__all__ = ["segnet", "segmentation_scores"]
 
 
 def segmentation_scores(model, canvases, *, batch_size: int = 100) -> dict:
@@ -27,37 +27,6 @@ def segmentation_scores(model, canvases, *, batch_size: int = 100) -> dict:
            "pixel_accuracy": float(np.trace(counts) / counts.sum())}
     out.update({f"iou_{k}": None if np.isnan(v) else float(v) for k, v in enumerate(iou)})
     return out
-
-
-def batchnorm_statistics(model) -> dict:
-    """Every BatchNorm layer's running mean and variance by dotted layer name, as lists of
-    floats (JSON: a float32 or float64 value survives the round trip exactly)."""
-    return {name: {"running_mean": layer.running_mean.tolist(),
-                   "running_var": layer.running_var.tolist()}
-            for name, layer in _layers(model, "") if hasattr(layer, "running_var")}
-
-
-def restore_batchnorm(model, statistics: dict) -> None:
-    """Put :func:`batchnorm_statistics` back into ``model`` (same names, same sizes)."""
-    layers = dict(_layers(model, ""))
-    for name, stats in statistics.items():
-        layer = layers.get(name)
-        if layer is None or not hasattr(layer, "running_var"):
-            raise ValueError(f"restore_batchnorm: the model has no BatchNorm layer {name!r}")
-        for key in ("running_mean", "running_var"):
-            value = np.asarray(stats[key], dtype=getattr(layer, key).dtype)
-            if value.shape != getattr(layer, key).shape:
-                raise ValueError(f"restore_batchnorm: {name}.{key} has shape "
-                                 f"{getattr(layer, key).shape}, the statistics {value.shape}")
-            setattr(layer, key, value)
-
-
-def _layers(layer, prefix: str):
-    yield prefix, layer
-    children = getattr(layer, "_named_children", None)
-    if children is not None:
-        for label, child in children():
-            yield from _layers(child, f"{prefix}.{label}" if prefix else label)
 
 
 def segnet(*, steps: int = 1000, batch_size: int = 16, lr: float = 3e-3, decoder: str = "unpool",
@@ -77,8 +46,8 @@ def segnet(*, steps: int = 1000, batch_size: int = 16, lr: float = 3e-3, decoder
 
     Target: mean IoU >= 0.75 over the 11 classes. The defaults reach 0.79 (background 0.98,
     digits 0.69–0.84) with a few minutes of CPU time; the transposed-convolution decoder
-    reaches 0.60 with the same steps. The checkpoint's meta holds the BatchNorm
-    running statistics (``meta["batchnorm"]``; :func:`restore_batchnorm` puts them back).
+    reaches 0.60 with the same steps. The checkpoint holds the BatchNorm
+    running statistics (as every checkpoint's buffers), so eval mode loads bit for bit.
     ``limit`` scores only that many held-out canvases (quick runs).
     """
     from ..models import SegNet
@@ -111,7 +80,6 @@ def segnet(*, steps: int = 1000, batch_size: int = 16, lr: float = 3e-3, decoder
     per_class = {k: v for k, v in scores.items() if k.startswith("iou_")}
     history = [{k: v for k, v in r.items() if not k.startswith("iou_")} for r in history]
     save(model, out, meta={"recipe": "segnet", "decoder": decoder, "metrics": metrics,
-                           "iou_per_class": per_class, "history": history,
-                           "batchnorm": batchnorm_statistics(model)})
+                           "iou_per_class": per_class, "history": history})
     return Result(f"segnet ({decoder})", metrics, seconds,
                   f"{steps * batch_size / seconds:,.0f} training canvases/s", out, history)
