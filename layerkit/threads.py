@@ -34,6 +34,12 @@ load later; for those already loaded the two environment variables come too late
   process's global symbol scope, and numba's OpenMP threading layer, loaded later, would bind
   to it and inherit its spinning workers. numba's layer is then loaded with ``RTLD_DEEPBIND``,
   which binds it to its own ``libgomp``, initialised now with the passive wait policy.
+
+Both happen only when no other non-daemon Python thread runs (at the top of a script or a
+notebook).
+PyTorch's own workers still spin after PyTorch's operations unless ``OMP_WAIT_POLICY=PASSIVE``
+was in the environment when torch loaded; that shows only where the two libraries alternate
+closely (cross-checks, benchmarks).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import ctypes
 import functools
 import os
 import sys
+import threading
 
 import numba
 
@@ -111,11 +118,15 @@ def settle_pools() -> dict:
     ``{"openblas_restarted": [paths], "numba_deepbind": bool}``, also kept in :data:`SETTLED`
     (the first call's, at import)."""
     done = {"openblas_restarted": [], "numba_deepbind": False}
-    for path in loaded_libraries("openblas"):
-        if _restart_openblas(path):
-            done["openblas_restarted"].append(path)
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        done["numba_deepbind"] = _bind_numba_to_own_openmp()
+    # Another thread may be inside a BLAS call (a restart would strand it) or importing an
+    # extension module (it would get RTLD_DEEPBIND too): then the pools are left as they are.
+    # Daemon threads (a notebook kernel's heartbeat and I/O threads) do neither.
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    if all(t.daemon for t in others):
+        done["openblas_restarted"] = [p for p in loaded_libraries("openblas")
+                                      if _restart_openblas(p)]
+        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+            done["numba_deepbind"] = _bind_numba_to_own_openmp()
     if not SETTLED:
         SETTLED.update(done)
     return done
