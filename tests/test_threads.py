@@ -195,28 +195,17 @@ def test_an_openmp_loaded_first_leaves_numba_its_own():
     assert deepbind == "True" and bound and str(foreign[0]) not in bound, bound
 
 
-def test_pools_are_left_alone_while_other_threads_run():
-    """A non-daemon thread (it might be inside a BLAS call) keeps the pools as they are."""
+@pytest.mark.parametrize("daemon, restarted", [(False, 0), (True, 1)])
+def test_other_threads_and_the_restart(daemon, restarted):
+    """A non-daemon thread (it might be inside a BLAS call) keeps the pools as they are; daemon
+    threads (a notebook kernel's heartbeat and I/O) do not."""
     if "openblas" not in str(__import__("numpy").show_config(mode="dicts")).lower():
         pytest.skip("numpy is not built with OpenBLAS")
     code = ("import threading, numpy\n"
             "stop = threading.Event()\n"
-            "t = threading.Thread(target=stop.wait); t.start()\n"
+            f"t = threading.Thread(target=stop.wait, daemon={daemon}); t.start()\n"
             "import layerkit\n"
             "stop.set(); t.join()\n"
-            "print(layerkit.threads.SETTLED.get('openblas_restarted'))\n")
-    out, _ = _run_fresh(code)
-    assert out.split() == ["[]"]
-
-
-def test_daemon_threads_do_not_keep_the_pools_alone():
-    """A notebook kernel's daemon threads (heartbeat, I/O) do not stop the restart."""
-    if "openblas" not in str(__import__("numpy").show_config(mode="dicts")).lower():
-        pytest.skip("numpy is not built with OpenBLAS")
-    code = ("import threading, numpy\n"
-            "stop = threading.Event()\n"
-            "threading.Thread(target=stop.wait, daemon=True).start()\n"
-            "import layerkit\n"
             "print(len(layerkit.threads.SETTLED['openblas_restarted']))\n")
     out, _ = _run_fresh(code)
-    assert out.split() == ["1"]
+    assert out.split() == [str(restarted)]
