@@ -21,7 +21,9 @@ How it measures
     Inside a process, layerkit and PyTorch take turns as in run.py (timing.paired_medians), and
     besides the wall time each sample records the CPU time of the whole process per call: idle
     workers that spin show up there as CPU time beyond the wall time, even when other processes
-    on a shared machine make the wall time noisy. The orders are run round-robin, ``--rounds``
+    on a shared machine make the wall time noisy. "idle CPU" is the direct measure: the CPU ms
+    the process burns while its only running thread sleeps 30 ms right after one layerkit call
+    (median of 5); ~0 when every idle worker sleeps. The orders are run round-robin, ``--rounds``
     times, each round starting with another order; the table gives the medians over rounds.
 """
 
@@ -107,6 +109,19 @@ def cases():
     return out
 
 
+def idle_cpu_ms(fn, sleep_s=0.03, samples=5) -> float:
+    """CPU milliseconds the process burns while the calling thread sleeps ``sleep_s`` right
+    after ``fn()`` (median of ``samples``): the work of idle workers that keep spinning."""
+    import time
+    burnt = []
+    for _ in range(samples):
+        fn()
+        c0 = time.process_time()
+        time.sleep(sleep_s)
+        burnt.append(time.process_time() - c0)
+    return 1e3 * statistics.median(burnt)
+
+
 def child(order: str, threads: int, repeat: int) -> None:
     import importlib
     for name in ORDERS[order]:
@@ -122,7 +137,7 @@ def child(order: str, threads: int, repeat: int) -> None:
     for name, fa, fb in cases():
         (lk_ms, t_ms), (lk_cpu, t_cpu) = paired_medians(fa, fb, repeat=repeat, warmup=3)
         rows.append(dict(case=name, layerkit_ms=lk_ms, torch_ms=t_ms, layerkit_cpu_ms=lk_cpu,
-                         torch_cpu_ms=t_cpu))
+                         torch_cpu_ms=t_cpu, layerkit_idle_cpu_ms=idle_cpu_ms(fa)))
     print(json.dumps(dict(order=order, threads=threads, rows=rows)))
 
 
@@ -150,7 +165,8 @@ def summarize(runs: list[dict], orders: list[str]) -> list[dict]:
             got = [r for run in runs if run["order"] == order for r in run["rows"]
                    if r["case"] == case]
             med = {k: statistics.median(g[k] for g in got)
-                   for k in ("layerkit_ms", "torch_ms", "layerkit_cpu_ms", "torch_cpu_ms")}
+                   for k in ("layerkit_ms", "torch_ms", "layerkit_cpu_ms", "torch_cpu_ms",
+                             "layerkit_idle_cpu_ms")}
             med["ratio"] = statistics.median(g["layerkit_ms"] / g["torch_ms"] for g in got)
             med["layerkit_cpu_per_wall"] = med["layerkit_cpu_ms"] / med["layerkit_ms"]
             row[order] = med
@@ -159,16 +175,16 @@ def summarize(runs: list[dict], orders: list[str]) -> list[dict]:
 
 
 def print_table(table: list[dict], orders: list[str]) -> None:
-    """Per order: layerkit's wall ms, its ratio to PyTorch's wall time, and the CPU ms per call
-    of layerkit and of PyTorch (all threads of the process)."""
-    width = 32
+    """Per order: layerkit's wall ms, its ratio to PyTorch's wall time, the CPU ms per call of
+    layerkit and of PyTorch (all threads of the process), and layerkit's idle CPU ms."""
+    width = 38
     print(f"{'case':40s}  " + "  ".join(f"{o + ' first':>{width}s}" for o in orders))
-    print(f"{'':40s}  " + "  ".join(f"{'lk ms   ratio   cpu ms lk / torch':>{width}s}"
+    print(f"{'':40s}  " + "  ".join(f"{'lk ms   ratio   cpu ms lk / torch  idle':>{width}s}"
                                    for _ in orders))
     for row in table:
         cells = "  ".join(f"{row[o]['layerkit_ms']:7.2f} {row[o]['ratio']:6.2f}x "
-                          f"{row[o]['layerkit_cpu_ms']:8.2f} / {row[o]['torch_cpu_ms']:6.2f}"
-                          for o in orders)
+                          f"{row[o]['layerkit_cpu_ms']:8.2f} / {row[o]['torch_cpu_ms']:6.2f} "
+                          f"{row[o]['layerkit_idle_cpu_ms']:5.1f}" for o in orders)
         print(f"{row['case'][:40]:40s}  {cells}")
 
 
