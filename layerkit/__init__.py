@@ -9,11 +9,14 @@ import os as _os
 # Two thread pools share the cores: numba's (parallel kernels) and OpenBLAS's (matrix products).
 # By default OpenBLAS's workers keep spinning ~0.1 s after each product and OpenMP's workers
 # spin while idle, stealing the core the other pool needs next: a LeNet training step ran 2.7x
-# slower that way on 2 cores with one of them busy. These defaults make idle workers sleep. They
-# are read when the libraries load, so they act when layerkit is imported before numpy (the
-# `layerkit` command always is); a value already set in the environment is kept.
+# slower that way on 2 cores with one of them busy. These defaults make idle workers sleep
+# (a value already set in the environment is kept). Libraries read them when they load;
+# threads.settle_pools applies them to those loaded before layerkit (numpy or torch first).
 for _name, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("OPENBLAS_THREAD_TIMEOUT", "4")):
     _os.environ.setdefault(_name, _value)
+
+from . import threads as _threads  # noqa: E402
+_threads.settle_pools()
 
 from . import jit_notice as _jit_notice  # noqa: E402
 _jit_notice.install()        # a cold numba cache: say on stderr that compiling takes a while

@@ -19,18 +19,117 @@ delays one block instead of stalling every step. As many blocks as numba has thr
 none with less than :data:`MIN_STEP_WORK` multiply-adds per step: below that the per-step Python
 overhead of a second thread costs more than it saves. benchmarks/conv_thresholds.py re-measures
 both sides of the threshold (last results in benchmarks/README.md).
+
+Idle workers must sleep, whatever was imported first (:func:`settle_pools`). OpenBLAS's workers
+spin ~0.1 s after each product and an OpenMP runtime's workers spin after each parallel region
+unless told otherwise, and a spinning worker holds the core that the other pool needs next.
+``import layerkit`` sets ``OPENBLAS_THREAD_TIMEOUT`` and ``OMP_WAIT_POLICY`` for libraries that
+load later; for those already loaded the two environment variables come too late, and
+:func:`settle_pools` acts on the running libraries instead:
+
+- an OpenBLAS loaded with numpy before layerkit re-reads its environment and stops its workers
+  (``openblas_read_env``, ``blas_thread_shutdown_``: the pair it runs around ``fork``); the next
+  parallel product starts them again with the short timeout;
+- an OpenMP runtime already loaded (torch's ``libgomp``, imported before layerkit) enters the
+  process's global symbol scope, and numba's OpenMP threading layer, loaded later, would bind
+  to it and inherit its spinning workers. numba's layer is then loaded with ``RTLD_DEEPBIND``,
+  which binds it to its own ``libgomp``, initialised now with the passive wait policy.
+
+Both happen only when no other non-daemon Python thread runs (at the top of a script or a
+notebook).
+PyTorch's own workers still spin after PyTorch's operations unless ``OMP_WAIT_POLICY=PASSIVE``
+was in the environment when torch loaded; that shows only where the two libraries alternate
+closely (cross-checks, benchmarks).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
+import os
+import sys
+import threading
 
 import numba
 
 MIN_ROWS = 8                 # a thinner block's per-step products are too small to share out
 MIN_STEP_WORK = 1 << 19      # multiply-adds per step a block needs to repay a thread's overhead
+
+
+#: What the first :func:`settle_pools` (run by ``import layerkit``) did.
+SETTLED: dict = {}
+
+
+def loaded_libraries(*fragments: str) -> list[str]:
+    """Paths of the shared libraries mapped into this process whose file name contains one of
+    ``fragments`` (Linux: /proc/self/maps; elsewhere an empty list)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps if line.count(" ") >= 5
+                     and "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths
+                  if any(f in os.path.basename(p) for f in fragments) and ".so" in p)
+
+
+def _restart_openblas(path: str) -> bool:
+    """Make a loaded OpenBLAS re-read OPENBLAS_THREAD_TIMEOUT and restart its workers with it,
+    if it was loaded without one. Returns whether it did."""
+    try:
+        lib = ctypes.CDLL(path)
+        timeout, read_env, shutdown = (lib.openblas_thread_timeout, lib.openblas_read_env,
+                                       lib.blas_thread_shutdown_)
+    except (OSError, AttributeError):       # another BLAS, or an OpenBLAS without these entries
+        return False
+    if timeout() > 0:                       # set in the environment it was loaded with: kept
+        return False
+    read_env()
+    if timeout() <= 0:
+        return False
+    shutdown()                              # workers join; the next parallel call restarts them
+    return True
+
+
+def _bind_numba_to_own_openmp() -> bool:
+    """Start numba's threading layer with RTLD_DEEPBIND when another OpenMP runtime is already
+    loaded, so that it binds to its own libgomp. Returns whether the layer was started so."""
+    deepbind = getattr(os, "RTLD_DEEPBIND", None)
+    if deepbind is None or not loaded_libraries("libgomp", "libomp", "libiomp"):
+        return False
+    import numba.np.ufunc.parallel as numba_parallel
+    if getattr(numba_parallel, "_is_initialized", False):
+        return False                        # already started: nothing left to choose
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | deepbind)
+    try:
+        numba.get_num_threads()             # loads and starts the threading layer
+    finally:
+        sys.setdlopenflags(flags)
+    return True
+
+
+def settle_pools() -> dict:
+    """Apply the environment's OPENBLAS_THREAD_TIMEOUT and OMP_WAIT_POLICY=PASSIVE (set by
+    ``import layerkit`` unless already set) to the pools of libraries loaded before layerkit
+    (see the module doc). Returns what was done:
+    ``{"openblas_restarted": [paths], "numba_deepbind": bool}``, also kept in :data:`SETTLED`
+    (the first call's, at import)."""
+    done = {"openblas_restarted": [], "numba_deepbind": False}
+    # Another thread may be inside a BLAS call (a restart would strand it) or importing an
+    # extension module (it would get RTLD_DEEPBIND too): then the pools are left as they are.
+    # Daemon threads (a notebook kernel's heartbeat and I/O threads) do neither.
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    if all(t.daemon for t in others):
+        done["openblas_restarted"] = [p for p in loaded_libraries("openblas")
+                                      if _restart_openblas(p)]
+        if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+            done["numba_deepbind"] = _bind_numba_to_own_openmp()
+    if not SETTLED:
+        SETTLED.update(done)
+    return done
 
 
 @functools.lru_cache(maxsize=1)

@@ -120,3 +120,92 @@ def test_no_blocks_without_threadpoolctl(monkeypatch):
     calls = []
     lk.threads.run_batch_blocks(lambda lo, hi: calls.append((lo, hi)), 64, 10 ** 9)
     assert calls == [(0, 64)]
+
+
+# -- pools of libraries loaded before layerkit ------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+POOL_VARS = ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT")
+
+
+def _run_fresh(code, **env_extra):
+    """Run ``code`` in a fresh interpreter with this worktree's layerkit and a user's environment
+    (none of the pool variables set unless given); returns (stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in POOL_VARS}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.update(env_extra)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout, res.stderr
+
+
+NUMPY_FIRST = """
+import ctypes, numpy
+import layerkit
+from layerkit.threads import SETTLED, loaded_libraries
+[path] = [p for p in loaded_libraries("openblas") if "numpy" in p]
+print(ctypes.CDLL(path).openblas_thread_timeout(), path in SETTLED.get("openblas_restarted", []))
+numpy.ones((300, 300)) @ numpy.ones((300, 300))       # the restarted pool still computes
+"""
+
+
+def test_numpy_loaded_first_gets_the_short_blas_timeout():
+    if "openblas" not in str(__import__("numpy").show_config(mode="dicts")).lower():
+        pytest.skip("numpy is not built with OpenBLAS")
+    out, _ = _run_fresh(NUMPY_FIRST)
+    assert out.split() == ["4", "True"]
+
+
+def test_a_timeout_the_user_set_is_kept():
+    if "openblas" not in str(__import__("numpy").show_config(mode="dicts")).lower():
+        pytest.skip("numpy is not built with OpenBLAS")
+    out, _ = _run_fresh(NUMPY_FIRST, OPENBLAS_THREAD_TIMEOUT="10")
+    assert out.split() == ["10", "False"]
+
+
+def test_an_openmp_loaded_first_leaves_numba_its_own():
+    """An OpenMP runtime loaded into the global symbol scope before layerkit (as torch loads its
+    libgomp) must not become the runtime of numba's parallel kernels: the dynamic linker's
+    bindings of numba's OpenMP layer are inspected (LD_DEBUG)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    if not sys.platform.startswith("linux"):
+        pytest.skip("RTLD_DEEPBIND and LD_DEBUG are glibc's")
+    spec = importlib.util.find_spec("torch")
+    foreign = [p for loc in (spec.submodule_search_locations if spec else [])
+               for p in Path(loc, "lib").glob("libgomp*.so*")]
+    if not foreign:
+        pytest.skip("no second libgomp to load first (torch's, from the crosscheck extra)")
+    code = ("import ctypes, os\n"
+            f"ctypes.CDLL({str(foreign[0])!r}, mode=os.RTLD_GLOBAL)   # what import torch does\n"
+            "import layerkit, numba\n"
+            "numba.get_num_threads()\n"
+            "print(layerkit.threads.SETTLED.get('numba_deepbind'), numba.threading_layer())\n")
+    out, err = _run_fresh(code, LD_DEBUG="bindings")
+    deepbind, layer = out.split()
+    if layer != "omp":
+        pytest.skip(f"numba's threading layer is {layer}, not OpenMP")
+    bound = {line.split(" to ")[1].split()[0] for line in err.splitlines()
+             if "omppool" in line.split(" to ")[0] and "GOMP_parallel" in line}
+    assert deepbind == "True" and bound and str(foreign[0]) not in bound, bound
+
+
+@pytest.mark.parametrize("daemon, restarted", [(False, 0), (True, 1)])
+def test_other_threads_and_the_restart(daemon, restarted):
+    """A non-daemon thread (it might be inside a BLAS call) keeps the pools as they are; daemon
+    threads (a notebook kernel's heartbeat and I/O) do not."""
+    if "openblas" not in str(__import__("numpy").show_config(mode="dicts")).lower():
+        pytest.skip("numpy is not built with OpenBLAS")
+    code = ("import threading, numpy\n"
+            "stop = threading.Event()\n"
+            f"t = threading.Thread(target=stop.wait, daemon={daemon}); t.start()\n"
+            "import layerkit\n"
+            "stop.set(); t.join()\n"
+            "print(len(layerkit.threads.SETTLED['openblas_restarted']))\n")
+    out, _ = _run_fresh(code)
+    assert out.split() == [str(restarted)]

@@ -21,3 +21,10 @@ def jit(*, parallel: bool = False, error_model: str = "python", nogil: bool = Fa
     into its callers before compiling them, where LLVM would leave a call in a hot loop)."""
     return numba.njit(cache=CACHE, fastmath=FASTMATH, parallel=parallel, error_model=error_model,
                       nogil=nogil, inline="always" if inline else "never")
+
+
+def parallel_if(large: bool, parallel, serial):
+    """``parallel`` (a kernel's ``parallel=True`` build) for large work when numba has several
+    threads, else its serial twin: a parallel launch costs tens of microseconds, and with one
+    thread the parallel build is slower than the serial one."""
+    return parallel if large and numba.get_num_threads() > 1 else serial

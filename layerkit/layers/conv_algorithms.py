@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 import threading
 
-import numba
 import numpy as np
 
 from ..kernels import winograd
+from ..kernels.config import parallel_if
 from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
 from ..threads import run_batch_blocks
 
@@ -44,7 +44,7 @@ WINOGRAD_RANGE = 64.0
 
 def pick_kernel(serial, parallel, work: int):
     """The serial kernel, or its parallel twin for large work when numba has several threads."""
-    return parallel if work >= _PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    return parallel_if(work >= _PARALLEL_MIN, parallel, serial)
 
 
 def kernel_args(g, out_spatial: tuple) -> tuple:
