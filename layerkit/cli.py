@@ -326,6 +326,7 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "task": (str, "reverse, sort or copy"),
     "max_len": (int, "longest digit string"),
     "eval_every": (int, "steps per progress bar and held-out evaluation"),
+    "data": (str, "image set: mnist5k or fashion-mnist"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",

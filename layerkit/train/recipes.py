@@ -64,6 +64,8 @@ _POSITIVE_INTS = ("epochs", "steps", "batch_size", "seq_len", "hidden_size", "em
 _POSITIVE_INTS_OR_NONE = ("threads", "limit", "max_chars")
 _POSITIVE_NUMBERS = ("lr", "k", "clip")
 TASKS = ("reverse", "sort", "copy")
+#: The image sets the lenet recipe trains on (``data=``).
+LENET_DATA = ("mnist5k", "fashion-mnist")
 
 
 def check_options(who: str, options: dict) -> None:
@@ -80,6 +82,8 @@ def check_options(who: str, options: dict) -> None:
             raise ValueError(f"{who}: seed must be a non-negative integer, got {value!r}")
         elif name == "task":
             one_of(who, name, value, TASKS)
+        elif name == "data":
+            one_of(who, name, value, LENET_DATA)
         elif name == "progress":
             flag(who, name, value)
         elif name == "out":
@@ -93,16 +97,19 @@ def check_options(who: str, options: dict) -> None:
 
 def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           out: str = "lenet5.npz", progress: bool = True, threads: int | None = 1,
-          limit: int | None = None) -> Result:
+          limit: int | None = None, data: str = "mnist5k") -> Result:
     """LeNet-5 on the fixed MNIST-5k split (4,000 training, 1,000 test images), Adam, batch 64.
 
     Target: >= 96.5 % test accuracy after 20 epochs (PyTorch reaches the same with the same
     recipe). ``limit`` uses only the first ``limit`` training and test images (quick runs).
+    ``data="fashion-mnist"`` trains on Fashion-MNIST's 60,000 and tests on its 10,000 images
+    (:func:`layerkit.data.load_fashion_mnist`; from Debian's package or the cache, else
+    downloaded).
     """
     from ..models import lenet5
 
     check_options("lenet", dict(locals()))
-    split = D.load_mnist5k()
+    split = D.load_mnist5k() if data == "mnist5k" else D.load_fashion_mnist(progress=progress)
     x, y, x_test, y_test = split
     if limit is not None:
         x, y, x_test, y_test = x[:limit], y[:limit], x_test[:limit], y_test[:limit]
@@ -117,7 +124,7 @@ def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int
     metrics = {"test_accuracy": last["val_accuracy"], "test_loss": last["val_loss"],
                "train_loss": last["train_loss"]}
     rate = np.median([r["samples_per_s"] for r in history])
-    save(model, out, meta={"recipe": "lenet", "dataset": "mnist5k", "epochs": epochs,
+    save(model, out, meta={"recipe": "lenet", "dataset": data, "epochs": epochs,
                            "metrics": metrics, "history": list(history)})
     return Result("lenet5", metrics, seconds, f"{rate:,.0f} training images/s", out,
                   list(history))
