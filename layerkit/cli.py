@@ -327,12 +327,17 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "max_len": (int, "longest digit string"),
     "eval_every": (int, "steps per progress bar and held-out evaluation"),
     "data": (str, "image set: mnist5k or fashion-mnist"),
+    "classifier": (str, "LeNet-5 checkpoint that judges the samples (default: train one)"),
+    "max_words": (int, "train and validate on the first MAX_WORDS words only"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",
     "char-lstm": "character LSTM on Shakespeare (validation perplexity vs a 5-gram)",
     "ngram": "character n-gram on Shakespeare (validation perplexity)",
     "seq2seq": "LSTM encoder-decoder reversing digit strings (exact-sequence accuracy)",
+    "dcgan": "DCGAN on MNIST-5k (generated digits judged by a LeNet-5)",
+    "word-lstm": "word-level LSTM on Shakespeare (validation perplexity vs a word bigram)",
+    "sentiment": "LSTM many-to-one on synthetic reviews with negation (accuracy vs bag of words)",
 }
 
 

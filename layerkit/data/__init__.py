@@ -21,10 +21,11 @@ Batching needs no extra: :func:`batches` (shuffled mini-batches), :func:`one_hot
 :class:`CharVocab` and :class:`WordVocab` (text to int64 ids and back), :func:`sequence_batches`
 (truncated-BPTT windows for language models) and :func:`seq2seq_digits` (a synthetic
 sequence-to-sequence task) and :func:`digit_canvases` (MNIST-5k digits side by side, with
-captions and per-pixel labels).
+captions and per-pixel labels), :func:`sentiment_sequences` (synthetic reviews whose label
+depends on negation) and :func:`load_imdb_reviews` (the aclImdb folder layout).
 
 Modules: :mod:`~layerkit.data.images`, :mod:`~layerkit.data.text`,
-:mod:`~layerkit.data.synthetic`, :mod:`~layerkit.data.canvases`, :mod:`~layerkit.data.batching` and
+:mod:`~layerkit.data.synthetic`, :mod:`~layerkit.data.sentiment`, :mod:`~layerkit.data.canvases`, :mod:`~layerkit.data.batching` and
 :mod:`~layerkit.data.packages` (finding the files of the data extra).
 """
 
@@ -34,6 +35,8 @@ from .downloads import (ChecksumError, NotCachedError, cache_dir, load_cifar10,
 from .canvases import DigitCanvases, digit_canvases
 from .images import Split, load_digits, load_mnist5k
 from .packages import MissingExtraError
+from .sentiment import (NEGATIONS, NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, Reviews,
+                        SentimentTask, load_imdb_reviews, polarity_score, sentiment_sequences)
 from .synthetic import DigitTask, seq2seq_digits
 from .text import (SHAKESPEARE_TEST_PLAYS, SHAKESPEARE_VALID_PLAYS, CharVocab, TextSplit,
                    WordVocab, load_shakespeare, shakespeare_plays)
@@ -47,3 +50,5 @@ __all__ = [
 __all__ += ["digit_canvases", "DigitCanvases"]
 __all__ += ["load_mnist", "load_fashion_mnist", "load_cifar10", "read_idx", "read_cifar_batch",
             "cache_dir", "NotCachedError", "ChecksumError"]
+__all__ += ["sentiment_sequences", "SentimentTask", "polarity_score", "load_imdb_reviews",
+            "Reviews", "POSITIVE_WORDS", "NEGATIVE_WORDS", "NEUTRAL_WORDS", "NEGATIONS"]

@@ -27,6 +27,8 @@ builder (``BUILDERS`` key)  model
 ``alexnet``                 AlexNet, (N, 3, 224, 224) -> (N, 1000), torchvision's shapes
 ``resnet20``                He et al.'s CIFAR ResNet-20, (N, 3, 32, 32) -> (N, 10)
 ``densenet_bc``             DenseNet-BC (default BC-40, k = 12), (N, 3, H, W) -> (N, 10)
+``dcgan``                   :class:`DCGAN`: generator z (N, Z) -> (N, 1, 28, 28) and
+                            discriminator (N, 1, 28, 28) -> logits (N, 1)
 ==========================  =================================================================
 
 The classifiers return *logits*. "A softmax output layer trained with cross-entropy" is
@@ -37,13 +39,14 @@ The training recipes behind ``layerkit train`` (:mod:`layerkit.train.recipes`) s
 model reaches and in how long.
 
 Modules: :mod:`~layerkit.models.vision` (image classifiers), :mod:`~layerkit.models.language`
-(language models), :mod:`~layerkit.models.sequence` (encoder-decoder, sequence classifier),
+(language models), :mod:`~layerkit.models.gan` (DCGAN), :mod:`~layerkit.models.sequence` (encoder-decoder, sequence classifier),
 :mod:`~layerkit.models.registry` (``BUILDERS``, ``build``), :mod:`~layerkit.models.base` (the
 spec and the model base class).
 """
 
 from ..layers.softmax import softmax
 from .base import HasSpec, Model
+from .gan import DCGAN
 from .language import CharLSTM, NGram, char_lstm
 from .registry import BUILDERS, build
 from .sequence import Seq2Seq, SequenceClassifier
@@ -53,3 +56,4 @@ __all__ = ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
            "SequenceClassifier", "ImageClassifier", "build", "BUILDERS", "softmax", "Model",
            "HasSpec"]
 __all__ += ["vgg16", "alexnet", "resnet20", "densenet_bc"]
+__all__ += ["DCGAN"]

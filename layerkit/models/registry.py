@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
+from .gan import DCGAN
 from .language import NGram, char_lstm
 from .sequence import Seq2Seq, SequenceClassifier
 from .vision import alexnet, densenet_bc, lenet5, resnet20, vgg16, vgg_small
@@ -21,6 +22,7 @@ BUILDERS = {
     "alexnet": alexnet,
     "resnet20": resnet20,
     "densenet_bc": densenet_bc,
+    "dcgan": DCGAN,
 }
 
 
