@@ -9,8 +9,12 @@ from layerkit.checkpoint import load, save
 from layerkit.layers import BatchNorm2D, ConvTranspose2D, Sequential
 from layerkit.models import DCGAN, build
 from layerkit.testing import assert_gradients_match
+from tests.test_recipes import compiled
 
 F64 = np.float64
+# The finite-difference checks below run about 50 forwards of 28x28 convolutions each: a second
+# compiled, about a minute each in CI's pass with interpreted kernels (skipped there; that pass
+# covers the kernels' loop code in tests/test_conv.py on small inputs).
 
 
 def test_shapes_and_parameter_names():
@@ -41,18 +45,21 @@ def test_bad_inputs_name_the_model():
         DCGAN(features=0)
 
 
+@compiled
 def test_generator_gradients():
     m = DCGAN(latent_dim=3, features=2, dtype=F64, seed=1)
     z = np.random.default_rng(0).standard_normal((3, 3))
     assert_gradients_match(m.generator, z, max_coords=16)
 
 
+@compiled
 def test_discriminator_gradients():
     m = DCGAN(latent_dim=3, features=2, dtype=F64, seed=2)
     x = np.random.default_rng(1).uniform(-1, 1, (3, 1, 28, 28))
     assert_gradients_match(m.discriminator, x, max_coords=16)
 
 
+@compiled
 def test_generator_loss_path_through_the_discriminator():
     """What the recipe backpropagates for G: D's input gradient into G's backward."""
     m = DCGAN(latent_dim=3, features=2, dtype=F64, seed=3)
