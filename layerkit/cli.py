@@ -327,7 +327,7 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "max_len": (int, "longest digit string"),
     "eval_every": (int, "steps per progress bar and held-out evaluation"),
     "data": (str, "image set: mnist5k or fashion-mnist"),
-    "classifier": (str, "LeNet-5 checkpoint that judges the samples (default: train one)"),
+    "classifier": (str, "LeNet-5 checkpoint that judges the samples (all: train one first)"),
     "max_words": (int, "train and validate on the first MAX_WORDS words only"),
 }
 _RECIPE_SUMMARIES = {
