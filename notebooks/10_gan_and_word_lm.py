@@ -87,7 +87,7 @@ print("untrained generator:   ", untrained)
 # binary cross-entropy from logits; then $G$ is trained so that $D$ calls its batch real (the
 # non-saturating loss $-\log D(G(z))$), its gradient reaching $G$ through $D$'s input gradient.
 # Adam with lr $2\cdot10^{-4}$ and $\beta_1 = 0.5$ for both, as in the DCGAN paper. 300 steps
-# of 32 here; the recipe runs 1,500 steps of 64.
+# of 32 here; the recipe runs 3,000 steps of 64.
 
 # %%
 gan_path = os.path.join(work, "gan.npz")

@@ -54,7 +54,7 @@ def _classifier(path, out: str, seed: int, progress: bool):
     return load(path), path
 
 
-def dcgan(*, steps: int = 1500, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
+def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
           out: str = "dcgan.npz", progress: bool = True, threads: int | None = 1,
           eval_every: int = 500, classifier: str | None = None) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
@@ -66,8 +66,11 @@ def dcgan(*, steps: int = 1500, batch_size: int = 64, lr: float = 2e-4, seed: in
 
     Target: of 1,000 generated digits, >= 80 % classified with confidence >= 0.9 by a LeNet-5
     from the lenet recipe (``classifier``: its checkpoint; default: one is trained first and
-    saved next to ``out``), and every digit class >= 5 % of them. Samples are drawn in
-    training mode (see :class:`~layerkit.models.DCGAN`), so the checkpoint reproduces them.
+    saved next to ``out``), and every digit class >= 5 % of them; that LeNet-5 gives 95.6 % of
+    the real test digits such confidence. Not reached yet: the defaults (3,000 steps, about
+    5 CPU minutes) give 70.4 % confident and a smallest class (ones) of 4.6 %, rising slowly
+    with the steps (56 % after 500, 66 % after 1,500). Samples are drawn in training mode (see
+    :class:`~layerkit.models.DCGAN`), so the checkpoint reproduces them.
     """
     from ..models import DCGAN
     from .recipes import Result, check_options   # recipes.py registers this module
