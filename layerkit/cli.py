@@ -328,6 +328,9 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "eval_every": (int, "steps per progress bar and held-out evaluation"),
     "beam_size": (int, "captions kept per step by beam search (1: greedy)"),
     "decoder": (str, "unpool (with the pooling indices) or transpose (learned upsampling)"),
+    "data": (str, "image set: mnist5k or fashion-mnist"),
+    "classifier": (str, "LeNet-5 checkpoint that judges the samples (all: train one first)"),
+    "max_words": (int, "train and validate on the first MAX_WORDS words only"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",
@@ -336,6 +339,9 @@ _RECIPE_SUMMARIES = {
     "seq2seq": "LSTM encoder-decoder reversing digit strings (exact-sequence accuracy)",
     "caption": "CNN + LSTM captions of multi-digit canvases (exact match, BLEU-4)",
     "segnet": "SegNet per-pixel digit classes on multi-digit canvases (mean IoU)",
+    "dcgan": "DCGAN on MNIST-5k (generated digits judged by a LeNet-5)",
+    "word-lstm": "word-level LSTM on Shakespeare (validation perplexity vs a word bigram)",
+    "sentiment": "LSTM many-to-one on synthetic reviews with negation (accuracy vs bag of words)",
 }
 
 

@@ -163,3 +163,8 @@ def test_checkpoints_get_the_mode_of_the_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_lenet_data_option_is_checked(capsys):
+    assert main(["train", "lenet", "--data", "cifar"]) == 2
+    assert "data must be one of" in capsys.readouterr().err

@@ -32,6 +32,8 @@ builder (``BUILDERS`` key)  model
 ``segnet``                  :class:`SegNet`: Conv-BN-ReLU encoder with pooling indices ->
                             unpooling (or transposed-conv) decoder, (N, C, H, W) -> logits
                             (N, K, H, W)
+``dcgan``                   :class:`DCGAN`: generator z (N, Z) -> (N, 1, 28, 28) and
+                            discriminator (N, 1, 28, 28) -> logits (N, 1)
 ==========================  =================================================================
 
 The classifiers return *logits*. "A softmax output layer trained with cross-entropy" is
@@ -45,6 +47,7 @@ Modules: :mod:`~layerkit.models.vision` (image classifiers), :mod:`~layerkit.mod
 (language models), :mod:`~layerkit.models.sequence` (encoder-decoder, sequence classifier),
 :mod:`~layerkit.models.captioning` (CNN + LSTM captioner), :mod:`~layerkit.models.decoding`
 (beam search), :mod:`~layerkit.models.segmentation` (SegNet),
+(language models), :mod:`~layerkit.models.gan` (DCGAN), :mod:`~layerkit.models.sequence` (encoder-decoder, sequence classifier),
 :mod:`~layerkit.models.registry` (``BUILDERS``, ``build``), :mod:`~layerkit.models.base` (the
 spec and the model base class).
 """
@@ -53,6 +56,7 @@ from ..layers.softmax import softmax
 from .base import HasSpec, Model
 from .captioning import CaptionNet
 from .decoding import beam_search
+from .gan import DCGAN
 from .language import CharLSTM, NGram, char_lstm
 from .registry import BUILDERS, build
 from .segmentation import SegNet
@@ -64,3 +68,4 @@ __all__ = ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
            "HasSpec"]
 __all__ += ["vgg16", "alexnet", "resnet20", "densenet_bc"]
 __all__ += ["CaptionNet", "beam_search", "SegNet"]
+__all__ += ["DCGAN"]

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Mapping
 
 from .captioning import CaptionNet
+from .gan import DCGAN
 from .language import NGram, char_lstm
 from .segmentation import SegNet
 from .sequence import Seq2Seq, SequenceClassifier
@@ -25,6 +26,7 @@ BUILDERS = {
     "densenet_bc": densenet_bc,
     "caption_net": CaptionNet,
     "segnet": SegNet,
+    "dcgan": DCGAN,
 }
 
 

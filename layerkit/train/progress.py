@@ -90,6 +90,13 @@ class Progress:
                              mininterval=0.2, dynamic_ncols=False,
                              bar_format=BAR_FORMAT if total else BAR_FORMAT_UNSIZED)
 
+    def start_range(self, step: int, steps: int, every: int) -> None:
+        """At the first step of each range of ``every`` steps (1, every + 1, ...), open a bar
+        ``"steps a-b/steps"`` for that range."""
+        if (step - 1) % every == 0:
+            last = min(step + every - 1, steps)
+            self.start(f"steps {step}-{last}/{steps}", last - step + 1)
+
     def step(self, loss: float) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)

@@ -34,7 +34,8 @@ from .loop import fit
 from .progress import Progress, wrap_items
 
 __all__ = ["RECIPES", "Result", "lenet", "ngram", "char_lstm", "seq2seq", "sample",
-           "linear_decay", "seq2seq_accuracy", "check_options"]
+           "linear_decay", "seq2seq_accuracy", "check_options", "LENET_DATA",
+           "train_language_model"]
 
 
 @dataclass
@@ -61,9 +62,11 @@ def _say(progress: bool, text: str) -> None:
 
 _POSITIVE_INTS = ("epochs", "steps", "batch_size", "seq_len", "hidden_size", "embedding_dim",
                   "max_len", "eval_every", "n")
-_POSITIVE_INTS_OR_NONE = ("threads", "limit", "max_chars")
+_POSITIVE_INTS_OR_NONE = ("threads", "limit", "max_chars", "max_words")
 _POSITIVE_NUMBERS = ("lr", "k", "clip")
 TASKS = ("reverse", "sort", "copy")
+#: The image sets the lenet recipe trains on (``data=``).
+LENET_DATA = ("mnist5k", "fashion-mnist")
 
 
 def check_options(who: str, options: dict) -> None:
@@ -80,6 +83,11 @@ def check_options(who: str, options: dict) -> None:
             raise ValueError(f"{who}: seed must be a non-negative integer, got {value!r}")
         elif name == "task":
             one_of(who, name, value, TASKS)
+        elif name == "data":
+            one_of(who, name, value, LENET_DATA)
+        elif name == "classifier" and value is not None and not os.path.isfile(value):
+            raise ValueError(f"{who}: classifier must be a checkpoint written by `layerkit "
+                             f"train lenet`, got {value!r}, which is not a file")
         elif name == "progress":
             flag(who, name, value)
         elif name == "out":
@@ -93,16 +101,19 @@ def check_options(who: str, options: dict) -> None:
 
 def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           out: str = "lenet5.npz", progress: bool = True, threads: int | None = 1,
-          limit: int | None = None) -> Result:
+          limit: int | None = None, data: str = "mnist5k") -> Result:
     """LeNet-5 on the fixed MNIST-5k split (4,000 training, 1,000 test images), Adam, batch 64.
 
     Target: >= 96.5 % test accuracy after 20 epochs (PyTorch reaches the same with the same
     recipe). ``limit`` uses only the first ``limit`` training and test images (quick runs).
+    ``data="fashion-mnist"`` trains on Fashion-MNIST's 60,000 and tests on its 10,000 images
+    (:func:`layerkit.data.load_fashion_mnist`; from Debian's package or the cache, else
+    downloaded).
     """
     from ..models import lenet5
 
     check_options("lenet", dict(locals()))
-    split = D.load_mnist5k()
+    split = D.load_mnist5k() if data == "mnist5k" else D.load_fashion_mnist(progress=progress)
     x, y, x_test, y_test = split
     if limit is not None:
         x, y, x_test, y_test = x[:limit], y[:limit], x_test[:limit], y_test[:limit]
@@ -117,7 +128,7 @@ def lenet(*, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3, seed: int
     metrics = {"test_accuracy": last["val_accuracy"], "test_loss": last["val_loss"],
                "train_loss": last["train_loss"]}
     rate = np.median([r["samples_per_s"] for r in history])
-    save(model, out, meta={"recipe": "lenet", "dataset": "mnist5k", "epochs": epochs,
+    save(model, out, meta={"recipe": "lenet", "dataset": data, "epochs": epochs,
                            "metrics": metrics, "history": list(history)})
     return Result("lenet5", metrics, seconds, f"{rate:,.0f} training images/s", out,
                   list(history))
@@ -154,6 +165,21 @@ def ngram(*, n: int = 5, k: float = 0.03, out: str = "ngram.npz",
                   f"{len(train_ids) / seconds:,.0f} characters/s counted", out)
 
 
+def train_language_model(model, train_ids, valid_ids, *, epochs, batch_size, seq_len, lr, clip,
+                         seed, progress, threads):
+    """Truncated BPTT of a stateful language model on ``batch_size`` streams of ``train_ids``
+    (windows of ``seq_len``), Adam, gradient norm clipped at ``clip``; validation perplexity on
+    ``valid_ids`` after each epoch. Returns (history, seconds)."""
+    train_windows = lambda epoch: D.sequence_batches(train_ids, batch_size, seq_len)
+    valid_windows = lambda epoch: D.sequence_batches(valid_ids, batch_size, seq_len)
+    with blas_threads(threads):
+        t0 = time.perf_counter()
+        history = fit(model, CrossEntropy(), Adam(model, lr=lr), train_windows, epochs=epochs,
+                      val_data=valid_windows, metrics=("perplexity",), clip_norm=clip,
+                      seed=seed, progress=progress)
+    return history, time.perf_counter() - t0
+
+
 def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
               hidden_size: int = 256, embedding_dim: int = 64, lr: float = 3e-3,
               clip: float = 5.0, seed: int = 0, out: str = "char_lstm.npz",
@@ -178,14 +204,10 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
     _say(progress, f"baseline 5-gram (k=0.03) validation perplexity {baseline:.3f}")
     model = build_char_lstm(len(vocab), embedding_dim=embedding_dim, hidden_size=hidden_size,
                             seed=seed)
-    train_windows = lambda epoch: D.sequence_batches(train_ids, batch_size, seq_len)
-    valid_windows = lambda epoch: D.sequence_batches(valid_ids, batch_size, seq_len)
-    with blas_threads(threads):
-        t0 = time.perf_counter()
-        history = fit(model, CrossEntropy(), Adam(model, lr=lr), train_windows, epochs=epochs,
-                      val_data=valid_windows, metrics=("perplexity",), clip_norm=clip,
-                      seed=seed, progress=progress)
-        seconds = time.perf_counter() - t0
+    history, seconds = train_language_model(model, train_ids, valid_ids, epochs=epochs,
+                                            batch_size=batch_size, seq_len=seq_len, lr=lr,
+                                            clip=clip, seed=seed, progress=progress,
+                                            threads=threads)
     last = history[-1]
     metrics = {"valid_perplexity": last["val_perplexity"], "ngram_valid_perplexity": baseline,
                "train_loss": last["train_loss"]}
@@ -238,9 +260,7 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
     with blas_threads(threads):
         t0 = time.perf_counter()
         for step in range(1, steps + 1):
-            if (step - 1) % eval_every == 0:         # one bar per range of eval_every steps
-                last = min(step + eval_every - 1, steps)
-                bar.start(f"steps {step}-{last}/{steps}", last - step + 1)
+            bar.start_range(step, steps, eval_every)     # one bar per range of steps
             batch = D.seq2seq_digits(batch_size, task=task, max_len=max_len,
                                      seed=seed * 10**7 + step)
             tgt_in, tgt_out = batch.target[:, :-1], batch.target[:, 1:]
@@ -275,6 +295,14 @@ def seq2seq(*, task: str = "reverse", steps: int = 2000, batch_size: int = 128,
 
 
 RECIPES = {"lenet": lenet, "char-lstm": char_lstm, "ngram": ngram, "seq2seq": seq2seq}
+
+# Recipes in modules of their own; they import Result and check_options from here.
+from .recipe_dcgan import dcgan  # noqa: E402
+from .recipe_word_lstm import word_lstm  # noqa: E402
+from .recipe_sentiment import sentiment  # noqa: E402
+RECIPES["dcgan"] = dcgan
+RECIPES["word-lstm"] = word_lstm
+RECIPES["sentiment"] = sentiment
 
 
 # -- sampling from a checkpoint -------------------------------------------------------------------
