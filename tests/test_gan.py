@@ -9,7 +9,7 @@ from layerkit.checkpoint import load, save
 from layerkit.layers import BatchNorm2D, ConvTranspose2D, Sequential
 from layerkit.models import DCGAN, build
 from layerkit.testing import assert_gradients_match
-from tests.test_recipes import compiled
+from helpers import compiled
 
 F64 = np.float64
 # The finite-difference checks below run about 50 forwards of 28x28 convolutions each: a second

@@ -3,7 +3,6 @@ finite differences."""
 
 import itertools
 import math
-import re
 
 import numpy as np
 import pytest

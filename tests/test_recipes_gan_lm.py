@@ -3,14 +3,14 @@ writes a checkpoint whose reloaded model reproduces the recorded metrics exactly
 its baseline. The full-length runs and their targets are in the recipes' docstrings."""
 
 import numpy as np
-import pytest
 
 from layerkit import data as D
 from layerkit.checkpoint import load
 from layerkit.cli import main
 from layerkit.train.recipe_dcgan import judge_digits
 from layerkit.train.recipe_sentiment import sentiment_accuracy
-from tests.test_recipes import compiled, needs_data
+
+from helpers import compiled, needs_data
 
 
 

@@ -2,18 +2,15 @@
 metrics, and write a checkpoint that loads and gives the same outputs. The full-length runs
 reach their targets in minutes, not here."""
 
-import os
 
 import numpy as np
-import pytest
 
 from layerkit.checkpoint import load
 from layerkit.cli import main
 from layerkit.data import digit_canvases
 
-compiled = pytest.mark.skipif(
-    os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
-    reason="training runs take minutes with interpreted kernels (NUMBA_DISABLE_JIT set)")
+from helpers import compiled
+
 
 
 @compiled
