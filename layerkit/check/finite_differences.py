@@ -379,18 +379,15 @@ def _check_forward(run: _Forward) -> tuple[list, list]:
     originals = [x.copy() for x in run.inputs]
     kw_originals = {k: run.kwargs[k].copy() for k in run.float_kwargs}
     y0 = run()
-    for i, (x, x0) in enumerate(zip(run.inputs, originals)):
-        if not np.array_equal(x, x0, equal_nan=True):
-            problems.append(Problem(
-                "modifies input in place",
-                f"forward modified its input {i} in place (e.g. x *= 2 or x[...] = ...); the "
-                "caller's array must stay as it was: work on a copy or write to a new array"))
-            run.inputs[i][...] = x0
-    for k, v0 in kw_originals.items():
-        if not np.array_equal(run.kwargs[k], v0, equal_nan=True):
-            problems.append(Problem("modifies input in place",
-                                    f"forward modified its keyword argument {k} in place"))
-            run.kwargs[k][...] = v0
+    for i in probes.restore_changed(run.inputs, originals):
+        problems.append(Problem(
+            "modifies input in place",
+            f"forward modified its input {i} in place (e.g. x *= 2 or x[...] = ...); the "
+            "caller's array must stay as it was: work on a copy or write to a new array"))
+    names = list(kw_originals)
+    for j in probes.restore_changed([run.kwargs[k] for k in names], list(kw_originals.values())):
+        problems.append(Problem("modifies input in place",
+                                f"forward modified its keyword argument {names[j]} in place"))
     if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(y0, run())):
         problems.append(Problem(
             "not deterministic",

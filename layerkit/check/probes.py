@@ -56,6 +56,16 @@ def _scale(*arrays) -> float:
                 for a in arrays), default=0.0)
 
 
+def restore_changed(arrays, originals) -> list:
+    """The positions where an array differs from its original copy (NaN equal to NaN); those
+    arrays are put back to their originals."""
+    changed = [i for i, (x, x0) in enumerate(zip(arrays, originals))
+               if not np.array_equal(x, x0, equal_nan=True)]
+    for i in changed:
+        arrays[i][...] = originals[i]
+    return changed
+
+
 def accumulation(run: Runner, reference: dict, seed: int) -> list:
     """grads pre-filled with G₀ must end at G₀ + reference, in the same array objects."""
     layer = run.layer
@@ -118,13 +128,11 @@ def mutations(run: Runner, x_originals: list) -> list:
             "backward modified dy in place (e.g. dy *= mask or dy[x < 0] = 0): in a network dy "
             "is the next layer's dx, and the caller may still use it. Compute into a new array "
             "(dx = dy * mask)"))
-    for i, (x, x0) in enumerate(zip(run.inputs, x_originals)):
-        if not np.array_equal(x, x0, equal_nan=True):
-            problems.append(Problem(
-                "modifies input in place",
-                f"backward modified its input {i} in place (the array passed to forward): the "
-                "caller's array must stay as it was"))
-            x[...] = x0
+    for i in restore_changed(run.inputs, x_originals):
+        problems.append(Problem(
+            "modifies input in place",
+            f"backward modified its input {i} in place (the array passed to forward): the "
+            "caller's array must stay as it was"))
     run.zero_grad()
     return problems
 

@@ -3,9 +3,6 @@ depends on word order (negation flips a sentiment word), with a bag-of-words bas
 
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 
 from .. import data as D
@@ -13,7 +10,7 @@ from ..losses import CrossEntropy
 from ..optim import Adam, clip_grad_norm
 from ..threads import blas_threads
 from .checkpoints import save
-from .progress import Progress, wrap_items
+from .steps import train_steps
 
 __all__ = ["sentiment", "naive_bayes_accuracy", "sentiment_accuracy"]
 
@@ -61,32 +58,20 @@ def sentiment(*, steps: int = 600, batch_size: int = 64, lr: float = 3e-3,
     model = SequenceClassifier(Task.VOCAB_SIZE, 2, embedding_dim=embedding_dim,
                                hidden_size=hidden_size, seed=seed)
     loss, opt = CrossEntropy(), Adam(model, lr=lr)
-    history, accuracy = [], float("nan")
-    bar = Progress(progress)
+
+    def step_loss(step):
+        batch = D.sentiment_sequences(batch_size, seed=seed * 10**7 + step)
+        value = loss.forward(model.forward(batch.ids, batch.lengths), batch.labels)
+        model.backward(loss.backward())
+        return value
+
+    shown = lambda s: [f"test accuracy {s['accuracy']:.2%}", f"bag of words {baseline:.2%}"]
     with blas_threads(threads):
-        t0 = time.perf_counter()
-        for step in range(1, steps + 1):
-            bar.start_range(step, steps, eval_every)
-            batch = D.sentiment_sequences(batch_size, seed=seed * 10**7 + step)
-            model.train()
-            opt.zero_grad()
-            value = loss.forward(model.forward(batch.ids, batch.lengths), batch.labels)
-            if not math.isfinite(value):
-                raise FloatingPointError(f"sentiment: the loss is {value} at step {step}")
-            model.backward(loss.backward())
-            clip_grad_norm(model, 1.0)
-            opt.step()
-            bar.step(value)
-            if step % eval_every == 0 or step == steps:
-                accuracy = sentiment_accuracy(model, test)
-                elapsed = time.perf_counter() - t0
-                history.append({"step": step, "loss": value, "accuracy": accuracy,
-                                "seconds": elapsed})
-                bar.end(wrap_items(f"step {step}/{steps}", [
-                    f"loss {value:.4f}", f"test accuracy {accuracy:.2%}",
-                    f"bag of words {baseline:.2%}", f"{elapsed:.0f} s"]))
-        bar.close()
-        seconds = time.perf_counter() - t0
+        history, seconds = train_steps(
+            "sentiment", model, opt, steps, eval_every, step_loss,
+            lambda: {"accuracy": sentiment_accuracy(model, test)}, shown, lr=lr,
+            clip=lambda m: clip_grad_norm(m, 1.0), progress=progress)
+    accuracy = history[-1]["accuracy"]
     metrics = {"test_accuracy": accuracy, "bag_of_words_accuracy": baseline,
                "train_loss": history[-1]["loss"]}
     save(model, out, meta={"recipe": "sentiment", "tokens": list(Task.TOKENS),

@@ -31,9 +31,7 @@ def train_steps(who: str, model, opt, steps: int, eval_every: int, step_loss, ev
     history, bar = [], Progress(progress)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        if (step - 1) % eval_every == 0:           # one bar per range of eval_every steps
-            bar.start(f"steps {step}-{min(step + eval_every - 1, steps)}/{steps}",
-                      min(eval_every, steps - step + 1))
+        bar.start_range(step, steps, eval_every)   # one bar per range of eval_every steps
         opt.lr = lr * (schedule(step, steps) if schedule is not None else 1.0)
         model.train()
         opt.zero_grad()
