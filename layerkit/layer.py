@@ -18,7 +18,9 @@ Contract
   The cache is the layer's own, so ``backward`` must run in the thread whose ``forward`` wrote
   it: a forward of another thread in between (a forward/backward pair from two threads at once,
   which cannot be right) makes ``backward`` raise ``RuntimeError`` instead of using the other
-  thread's cache. Train one model per thread (``copy.deepcopy``) to train in parallel.
+  thread's cache, and so does a ``backward`` that starts while another thread's ``backward`` on
+  the same layer is still running (both would add into ``grads`` at once). Train one model per
+  thread (``copy.deepcopy``) to train in parallel.
 - ``needs_input_grad`` (True by default): when False, ``backward(dy)`` still accumulates every
   ``grads[k]`` exactly as with True, but may skip ∂⟨y, dy⟩/∂x and return None — for the first
   layer of a network, whose input is data. A layer that does not implement the skip ignores the
@@ -29,6 +31,7 @@ Nothing numeric lives here; layers implement the math.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 
@@ -50,6 +53,33 @@ class _ThreadNumber(threading.local):
 _THIS_THREAD = _ThreadNumber()
 
 
+def _one_thread_at_a_time(backward):
+    """Wrap a subclass's ``backward`` so that two threads cannot run it on one layer at once.
+
+    ``dict.setdefault`` is atomic under the GIL, so exactly one thread claims the layer; the
+    claim is a (thread, token) pair so that a nested call in the same thread (a subclass calling
+    ``super().backward``) neither raises nor releases its caller's claim."""
+
+    @functools.wraps(backward)
+    def guarded(self, *args, **kwargs):
+        state = self.__dict__
+        claim = (_THIS_THREAD.value, object())
+        owner = state.setdefault("_backward_claim", claim)
+        if owner[0] != claim[0]:
+            raise RuntimeError(
+                    f"{self._who()}: backward called while another thread's backward on this "
+                    f"layer is running; one layer cannot run forward/backward pairs from two "
+                    f"threads at once: give each thread its own copy (copy.deepcopy)")
+        try:
+            return backward(self, *args, **kwargs)
+        finally:
+            if owner is claim:
+                del state["_backward_claim"]
+
+    guarded._one_thread_at_a_time = True
+    return guarded
+
+
 class Layer:
     """Base class for layers with handwritten ``forward`` and ``backward``.
 
@@ -65,6 +95,12 @@ class Layer:
     """
 
     needs_input_grad: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        backward = cls.__dict__.get("backward")
+        if callable(backward) and not getattr(backward, "_one_thread_at_a_time", False):
+            cls.backward = _one_thread_at_a_time(backward)
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -139,8 +175,7 @@ class Layer:
         cache = self._cache
         if cache is not None and self.__dict__["_cache_thread"] == _THIS_THREAD.value:
             return cache
-        who = repr(self)
-        who = type(self).__name__ if "\n" in who else who        # containers: one word
+        who = self._who()
         if cache is None:
             raise RuntimeError(f"{who}: backward called before forward")
         raise RuntimeError(
@@ -148,6 +183,11 @@ class Layer:
                 f"(another thread ran forward on this layer in between); one layer cannot run "
                 f"forward/backward pairs from two threads at once: give each thread its own "
                 f"copy (copy.deepcopy). Forward alone in eval() mode is thread-safe")
+
+    def _who(self) -> str:
+        """The layer as error messages name it: its repr, or for containers its class."""
+        who = repr(self)
+        return type(self).__name__ if "\n" in who else who
 
     def check_dy(self, dy, shape: tuple) -> np.ndarray:
         """Validate the upstream gradient against the shape forward produced (dtype float32 or

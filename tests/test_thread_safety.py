@@ -158,3 +158,69 @@ def test_concurrent_training_steps_never_give_a_wrong_input_gradient(make, shape
     for th in threads:
         th.join()
     assert outcome["wrong"] == 0 and outcome["ok"] + outcome["raised"] == 300, outcome
+
+
+class _SlowLinear(lk.Linear):
+    """A Linear whose backward, in a worker thread, waits for a signal right after it has read
+    its cache, so that a second thread's backward surely starts while this one runs (the
+    timing-free way to make the overlap happen)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def saved(self):
+        cache = super().saved()
+        if threading.current_thread() is not threading.main_thread():
+            self.entered.set()
+            self.release.wait(10)
+        return cache
+
+    def backward(self, dy):
+        return super().backward(dy)
+
+
+def test_a_backward_while_another_threads_backward_runs_raises():
+    """Thread A: forward, backward (still running); thread B: forward, backward. Both pass the
+    cache check, so without the claim both would add into grads at once."""
+    layer = _SlowLinear(3, 2, seed=0)
+    rng = np.random.default_rng(2)
+    xa, xb = rng.standard_normal((2, 4, 3))
+    dy = np.ones((4, 2))
+    errors = []
+
+    def thread_a():
+        try:
+            layer.forward(xa)
+            layer.backward(dy)
+        except BaseException as err:
+            errors.append(err)
+
+    a = threading.Thread(target=thread_a)
+    a.start()
+    assert layer.entered.wait(10)
+    layer.forward(xb)
+    with pytest.raises(RuntimeError, match="while another thread's backward on this layer"):
+        layer.backward(dy)
+    layer.release.set()
+    a.join()
+    assert not errors, errors
+    np.testing.assert_allclose(layer.grads["weight"], dy.T @ xa)   # only A's pair was added
+    layer.forward(xb)                       # A is done: B's own pair works and accumulates
+    layer.backward(dy)
+    np.testing.assert_allclose(layer.grads["weight"], dy.T @ xa + dy.T @ xb)
+
+
+def test_a_nested_backward_in_one_thread_keeps_the_claim_until_the_outer_call_ends():
+    """_SlowLinear's backward calls Linear's (both wrapped): the inner call must neither raise
+    nor release the outer call's claim."""
+    layer = _SlowLinear(3, 2, seed=0)
+    x = np.ones((1, 3))
+    layer.forward(x)
+    layer.backward(np.ones((1, 2)))
+    assert "_backward_claim" not in layer.__dict__
+    layer.forward(x)
+    with pytest.raises(ValueError):             # a failing backward releases its claim too
+        layer.backward(np.ones((1, 3)))
+    assert "_backward_claim" not in layer.__dict__
