@@ -331,6 +331,9 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "data": (str, "image set: mnist5k or fashion-mnist"),
     "classifier": (str, "LeNet-5 checkpoint that judges the samples (all: train one first)"),
     "max_words": (int, "train and validate on the first MAX_WORDS words only"),
+    "state_resets": (float, "probability that a window starts its stream from a zero state"),
+    "features": (int, "channel width F of the generator and the discriminator"),
+    "real_label": (float, "target of the real digits for D (< 1: one-sided label smoothing)"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",

@@ -351,6 +351,37 @@ def test_carried_state_is_detached_and_separate_per_mode():
         np.testing.assert_allclose(lm.grads[k], fresh.grads[k], rtol=1e-12, atol=1e-14)
 
 
+def test_state_resets_zero_the_carried_state_of_drawn_rows_in_training_only():
+    """state_resets = 1: every training window starts from zeros (each window's logits equal a
+    fresh stateless model's); = 0: the state is carried; eval never resets. In between, a row is
+    either exactly carried or exactly reset, and both happen."""
+    rng = np.random.default_rng(4)
+    windows = rng.integers(0, 9, (6, 40, 5))
+    make = lambda **kw: char_lstm(9, embedding_dim=3, hidden_size=4, dtype=F64, seed=2, **kw)
+    fresh = make(stateful=False)
+    always = make(state_resets=1.0)
+    for w in windows:
+        np.testing.assert_allclose(always(w), fresh(w), rtol=1e-12, atol=1e-14)
+    always.eval()                                         # evaluation carries the state
+    always(windows[0])
+    assert not np.allclose(always(windows[1]), fresh(windows[1]))
+    half = make(state_resets=0.5)
+    half(windows[0])
+    counts = Counter()
+    for w in windows[1:]:
+        h, c = (s.copy() for s in half.state)
+        got = half(w)
+        warm, cold = fresh(w, h0=h, c0=c), fresh(w)
+        for r in range(len(w)):
+            counts["carried" if np.allclose(got[r], warm[r], rtol=1e-12, atol=1e-14) else
+                   "reset" if np.allclose(got[r], cold[r], rtol=1e-12, atol=1e-14) else
+                   "neither"] += 1
+    assert counts["neither"] == 0 and counts["carried"] > 20 and counts["reset"] > 20, counts
+    with pytest.raises(ValueError, match="state_resets"):
+        make(state_resets=1.5)
+    assert make(state_resets=0.25).spec["kwargs"]["state_resets"] == 0.25
+
+
 def test_sampling_is_deterministic_and_leaves_training_state_alone():
     lm = char_lstm(8, embedding_dim=4, hidden_size=6, dtype=F64)
     ids = np.random.default_rng(0).integers(0, 8, (2, 5))

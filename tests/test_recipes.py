@@ -3,10 +3,13 @@ trains, learns (far above chance or below a stated bound), writes a checkpoint t
 sampling is deterministic with a seed. The full-length runs and their targets are measured by
 benchmarks/train_vs_torch.py, not here."""
 
+import math
 import os
 
+import numpy as np
 import pytest
 
+import layerkit as lk
 from layerkit.checkpoint import load
 from layerkit.cli import main
 
@@ -49,8 +52,10 @@ def test_char_lstm_recipe_runs_end_to_end(tmp_path, capsys):
                  "--seq-len", "25", "--hidden-size", "32", "--lr", "0.01", "--out", out,
                  "--quiet"]) == 0
     model = load(out)
-    ppl = model.meta["metrics"]["valid_perplexity"]
-    assert ppl < 30                                  # uniform over 76 characters: 76
+    metrics = model.meta["metrics"]
+    assert metrics["valid_perplexity"] < 30             # uniform over 76 characters: 76
+    assert 1 < metrics["cold_start_perplexity"] < 76
+    assert model.state_resets == 0.1
     assert main(["sample", out, "--prompt", "KING", "--length", "30", "--seed", "3",
                  "--temperature", "0.5", "--top-k", "5"]) == 0
     first = capsys.readouterr().out
@@ -161,3 +166,28 @@ def test_checkpoints_get_the_mode_of_the_umask(tmp_path):
 def test_lenet_data_option_is_checked(capsys):
     assert main(["train", "lenet", "--data", "cifar"]) == 2
     assert "data must be one of" in capsys.readouterr().err
+
+
+def test_cold_start_perplexity_is_the_per_window_perplexity_from_a_zero_state():
+    """Reference: a plain loop over the windows, each a stateless forward from zeros, the
+    softmax written out here."""
+    from layerkit.train.recipes import cold_start_perplexity
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 7, 53)
+    lm = lk.models.char_lstm(7, embedding_dim=3, hidden_size=5, dtype=np.float64, seed=1)
+    lm(ids[None, :9])                       # a carried training state that must not be used
+    first10, whole = cold_start_perplexity(lm, ids, window=12, first=4, batch_size=3)
+    ref = lk.models.char_lstm(7, embedding_dim=3, hidden_size=5, stateful=False,
+                              dtype=np.float64, seed=1)
+    nll = []
+    for k in range(4):                      # (53 - 1) // 12 = 4 windows
+        z = ref(ids[None, 12 * k:12 * k + 12])[0]
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        nll.append(-np.log(p[np.arange(12), ids[12 * k + 1:12 * k + 13]]))
+    nll = np.array(nll)
+    assert math.isclose(first10, math.exp(nll[:, :4].mean()), rel_tol=1e-12)
+    assert math.isclose(whole, math.exp(nll.mean()), rel_tol=1e-12)
+    assert not lm.training and lm.state is None
+    with pytest.raises(ValueError, match="more than 12 ids"):
+        cold_start_perplexity(lm, ids[:12], window=12)

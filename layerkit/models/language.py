@@ -12,7 +12,7 @@ import numpy as np
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import LSTM
-from ..validation import check_array, check_ids, positive_int
+from ..validation import check_array, check_ids, number_in, positive_int
 from .base import (Model, check_length, check_seed, check_temperature,
                    dtype_name, sizes, sub_seed, weighted_die)
 
@@ -33,6 +33,11 @@ class CharLSTM(Model):
         E, H and the number of stacked LSTM layers L.
     stateful : bool, default True
         Carry the final (h, c) of one forward over as the initial state of the next (below).
+    state_resets : float in [0, 1], default 0
+        In training, the probability that a row's carried state is set to zero before a window
+        (each of the N rows drawn independently, from a generator seeded by ``seed``). Sampling
+        starts from a zero state; a model trained only on carried states sees a zero state once
+        per stream and epoch and predicts poorly from it. Evaluation never resets.
     dtype, seed
         Parameter dtype; seed of the initializers (layer i gets seed + i).
 
@@ -80,15 +85,18 @@ class CharLSTM(Model):
     builder_name = "char_lstm"
 
     def __init__(self, vocab_size: int, *, embedding_dim: int = 64, hidden_size: int = 256,
-                 num_layers: int = 1, stateful: bool = True, dtype=np.float32, seed=0):
+                 num_layers: int = 1, stateful: bool = True, state_resets: float = 0.0,
+                 dtype=np.float32, seed=0):
         who = "char_lstm"
         self.training, self._cache = True, None
         self.vocab_size, self.embedding_dim, self.hidden_size, self.num_layers = sizes(
             who, vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_size=hidden_size,
             num_layers=num_layers)
         self.stateful = bool(stateful)
+        self.state_resets = number_in(who, "state_resets", state_resets, 0.0, 1.0)
         dt = dtype_name(who, dtype)
         seed = check_seed(who, seed)
+        self._reset_rng = np.random.default_rng(seed)
         V, E, H, L = self.vocab_size, self.embedding_dim, self.hidden_size, self.num_layers
         self.embedding = Embedding(V, E, dtype=dt, seed=sub_seed(seed, 0))
         self.lstms = [LSTM(E if i == 0 else H, H, dtype=dt, seed=sub_seed(seed, 1 + i))
@@ -100,7 +108,7 @@ class CharLSTM(Model):
         self._states = {True: None, False: None}
         self.dh0 = self.dc0 = None
         self._record(vocab_size=V, embedding_dim=E, hidden_size=H, num_layers=L,
-                     stateful=self.stateful, dtype=dt, seed=seed)
+                     stateful=self.stateful, state_resets=self.state_resets, dtype=dt, seed=seed)
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -148,6 +156,12 @@ class CharLSTM(Model):
                     f"{who}: the carried state is for a batch of {h0.shape[1]} rows, got ids of "
                     f"shape {ids.shape}; keep the batch size while carrying the state, or call "
                     f"reset_state() first")
+            if self.training and self.state_resets > 0:
+                cold = self._reset_rng.random(n) < self.state_resets
+                if cold.any():
+                    h0, c0 = h0.copy(), c0.copy()
+                    h0[:, cold] = 0
+                    c0[:, cold] = 0
         else:
             h0 = None if h0 is None else self._check_state("h0", h0, n, dt)
             c0 = None if c0 is None else self._check_state("c0", c0, n, dt)
@@ -221,10 +235,12 @@ class CharLSTM(Model):
 
 
 def char_lstm(vocab_size: int, *, embedding_dim: int = 64, hidden_size: int = 256,
-              num_layers: int = 1, stateful: bool = True, dtype=np.float32, seed=0) -> CharLSTM:
+              num_layers: int = 1, stateful: bool = True, state_resets: float = 0.0,
+              dtype=np.float32, seed=0) -> CharLSTM:
     """A :class:`CharLSTM` language model (see there)."""
     return CharLSTM(vocab_size, embedding_dim=embedding_dim, hidden_size=hidden_size,
-                    num_layers=num_layers, stateful=stateful, dtype=dtype, seed=seed)
+                    num_layers=num_layers, stateful=stateful, state_resets=state_resets,
+                    dtype=dtype, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _say(progress: bool, text: str) -> None:
 
 
 _POSITIVE_INTS = ("epochs", "steps", "batch_size", "seq_len", "hidden_size", "embedding_dim",
-                  "max_len", "eval_every", "n")
+                  "max_len", "eval_every", "n", "features")
 _POSITIVE_INTS_OR_NONE = ("threads", "limit", "max_chars", "max_words")
 _POSITIVE_NUMBERS = ("lr", "k", "clip")
 TASKS = ("reverse", "sort", "copy")
@@ -72,13 +72,18 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
     integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0, ``seed`` a non-negative integer, ``task`` one of :data:`TASKS`, and
+    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``seed`` a
+    non-negative integer, ``task`` one of :data:`TASKS`, and
     ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
     for name, value in options.items():
         if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
             positive_int(who, name, value)
         elif name in _POSITIVE_NUMBERS:
             number_in(who, name, value, 0.0, math.inf, low_open=True, high_open=True)
+        elif name == "state_resets":
+            number_in(who, name, value, 0.0, 1.0)
+        elif name == "real_label":
+            number_in(who, name, value, 0.5, 1.0, low_open=True)
         elif name == "seed" and integer(who, name, value) < 0:
             raise ValueError(f"{who}: seed must be a non-negative integer, got {value!r}")
         elif name == "task":
@@ -180,18 +185,50 @@ def train_language_model(model, train_ids, valid_ids, *, epochs, batch_size, seq
     return history, time.perf_counter() - t0
 
 
+def cold_start_perplexity(model, ids: np.ndarray, *, window: int = 100, first: int = 10,
+                          batch_size: int = 64) -> tuple[float, float]:
+    """Perplexity of a char-LSTM that starts every ``window``-character window of ``ids`` from a
+    zero state, as sampling from a prompt does: (over each window's first ``first`` predicted
+    characters, over whole windows). Validation during training carries the state through the
+    text and so measures a warmed-up model only. The model is left in eval mode with its
+    carried states reset."""
+    from ..layers.softmax import log_softmax
+
+    window = positive_int("cold_start_perplexity", "window", window)
+    first = min(positive_int("cold_start_perplexity", "first", first), window)
+    n = (len(ids) - 1) // window
+    if n < 1:
+        raise ValueError(f"cold_start_perplexity: need more than {window} ids, got {len(ids)}")
+    starts = np.arange(n) * window
+    inputs = ids[starts[:, None] + np.arange(window)]
+    targets = ids[starts[:, None] + np.arange(window) + 1]
+    model.eval()
+    nll = np.zeros(window)
+    for lo in range(0, n, batch_size):
+        model.reset_state()
+        logp = log_softmax(model.forward(inputs[lo:lo + batch_size]).astype(np.float64), axis=-1)
+        picked = np.take_along_axis(logp, targets[lo:lo + batch_size, :, None], axis=-1)[..., 0]
+        nll -= picked.sum(axis=0)
+    model.reset_state()
+    return math.exp(nll[:first].sum() / (n * first)), math.exp(nll.sum() / (n * window))
+
+
 def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
               hidden_size: int = 256, embedding_dim: int = 64, lr: float = 3e-3,
               clip: float = 5.0, seed: int = 0, out: str = "char_lstm.npz",
               progress: bool = True, threads: int | None = 1,
-              max_chars: int | None = None) -> Result:
+              max_chars: int | None = None, state_resets: float = 0.1) -> Result:
     """Character-level LSTM language model (Embedding 64 -> LSTM 256 -> Linear) on the
     Shakespeare training plays with truncated BPTT (windows of 100 characters, 64 streams:
-    about 600 steps per epoch), Adam 3e-3, gradient norm clipped at 5, 2 epochs.
+    about 600 steps per epoch), Adam 3e-3, gradient norm clipped at 5, 2 epochs; each window
+    starts a stream from a zero state with probability ``state_resets`` (see
+    :class:`~layerkit.models.CharLSTM`), because sampling starts from one.
 
     Target: validation perplexity below the n-gram baseline (5-gram, k = 0.03), which is
-    computed in the same run and reported next to it. ``max_chars`` uses only the
-    first ``max_chars`` training and validation characters (quick runs).
+    computed in the same run and reported next to it. Also reported: the perplexity from a
+    zero state (:func:`cold_start_perplexity`), over the first 10 characters of each
+    100-character validation window and over whole windows. ``max_chars`` uses only the first
+    ``max_chars`` training and validation characters (quick runs).
     """
     from ..models import NGram, char_lstm as build_char_lstm
 
@@ -203,13 +240,17 @@ def char_lstm(*, epochs: int = 2, batch_size: int = 64, seq_len: int = 100,
     baseline = NGram(5, k=0.03, vocab_size=len(vocab)).fit(train_ids).perplexity(valid_ids)
     _say(progress, f"baseline 5-gram (k=0.03) validation perplexity {baseline:.3f}")
     model = build_char_lstm(len(vocab), embedding_dim=embedding_dim, hidden_size=hidden_size,
-                            seed=seed)
+                            state_resets=state_resets, seed=seed)
     history, seconds = train_language_model(model, train_ids, valid_ids, epochs=epochs,
                                             batch_size=batch_size, seq_len=seq_len, lr=lr,
                                             clip=clip, seed=seed, progress=progress,
                                             threads=threads)
     last = history[-1]
+    cold10, cold = cold_start_perplexity(model, valid_ids, window=seq_len, first=10)
+    _say(progress, f"from a zero state: perplexity {cold10:.3f} over the first 10 characters "
+                   f"of each window, {cold:.3f} over whole windows")
     metrics = {"valid_perplexity": last["val_perplexity"], "ngram_valid_perplexity": baseline,
+               "cold_start_perplexity_10": cold10, "cold_start_perplexity": cold,
                "train_loss": last["train_loss"]}
     rate = np.median([r["tokens_per_s"] for r in history])
     save(model, out, meta={"recipe": "char-lstm", "vocab": vocab.decode(np.arange(len(vocab))),
