@@ -56,7 +56,8 @@ def _classifier(path, out: str, seed: int, progress: bool):
 
 def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
           out: str = "dcgan.npz", progress: bool = True, threads: int | None = 1,
-          eval_every: int = 500, classifier: str | None = None) -> Result:
+          eval_every: int = 500, classifier: str | None = None, features: int = 32,
+          real_label: float = 1.0) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
     digits scaled to [−1, 1]; BCEWithLogits, Adam(lr 2e-4, β₁ = 0.5) for each network.
 
@@ -78,12 +79,13 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     check_options("dcgan", dict(locals()))
     judge, judge_path = _classifier(classifier, out, seed, progress)
     x = D.load_mnist5k().x_train * np.float32(2) - np.float32(1)
-    model = DCGAN(seed=seed)
+    model = DCGAN(features=features, seed=seed)
     G, Dn = model.generator, model.discriminator
     opt_g = Adam(G, lr=lr, betas=(0.5, 0.999))
     opt_d = Adam(Dn, lr=lr, betas=(0.5, 0.999))
     bce, rng = BCEWithLogits(), np.random.default_rng(seed)
     ones = np.ones((batch_size, 1), np.float32)
+    real_targets = np.full((batch_size, 1), real_label, np.float32)
     zeros = np.zeros((batch_size, 1), np.float32)
     history, order, pos = [], rng.permutation(len(x)), 0
     bar = Progress(progress)
@@ -99,7 +101,7 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
             z = model.noise(batch_size, rng.integers(2**63))
             Dn.zero_grad()
             fake = G.forward(z)
-            d_real = bce.forward(Dn.forward(real), ones)
+            d_real = bce.forward(Dn.forward(real), real_targets)
             Dn.backward(bce.backward())
             d_fake = bce.forward(Dn.forward(fake), zeros)
             Dn.backward(bce.backward())
