@@ -26,12 +26,12 @@ from .check import GradcheckReport, gradcheck
 from .layer import Layer
 from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.__all__
 from .losses import BCEWithLogits, CrossEntropy, MSE
-from .optim import SGD, Adam, clip_grad_norm, clip_grad_value
+from .optim import SGD, Adam, WeightAverage, clip_grad_norm, clip_grad_value
 
 from . import check, checkpoint, data, models, testing, train  # noqa: E402 - they use the above
 
 __version__ = "0.1.0"
 
 __all__ = ["Layer", *layers.__all__, "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
-           "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init",
+           "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init",
            "check", "checkpoint", "data", "models", "testing", "train"]

@@ -11,13 +11,14 @@ exactly, so hyperparameters and results carry over.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
 from .validation import number_in
 
-__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm", "clip_grad_value"]
+__all__ = ["Optimizer", "SGD", "Adam", "WeightAverage", "clip_grad_norm", "clip_grad_value"]
 
 
 def _check_model(who: str, model) -> None:
@@ -203,6 +204,70 @@ class Adam(Optimizer):
         v += (1.0 - b2) * (g * g)
         denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + self.eps
         p -= (self.lr / (1.0 - b1 ** t)) * (m / denom)
+
+
+class WeightAverage:
+    r"""An exponential moving average of a model's parameters, kept beside them:
+
+        θ̄ ← d_t·θ̄ + (1 − d_t)·θ   at each ``update()``,   d_t = min(decay, (1 + t) / (10 + t)),
+
+    with θ̄ starting at the parameters given and t the number of updates before this one (the
+    smaller early decay keeps θ̄ from staying near the initial weights). Parameters that
+    oscillate around a good point, as a GAN generator's do, are often better averaged than
+    taken at the last step.
+
+    Parameters
+    ----------
+    model : object
+        Anything with a ``params`` dict of ndarrays (read on each call, updated in place only by
+        ``swapped`` and ``copy_to_model``).
+    decay : float in [0, 1)
+        The forgetting factor; about 1 / (1 − decay) recent steps count.
+    """
+
+    def __init__(self, model, decay: float = 0.999):
+        _check_model("WeightAverage", model)
+        self.model = model
+        self.decay = number_in("WeightAverage", "decay", decay, 0.0, 1.0, high_open=True)
+        self.updates = 0
+        self.average = {k: np.array(p, copy=True) for k, p in model.params.items()}
+
+    def _pairs(self):
+        params = self.model.params
+        if params.keys() != self.average.keys():
+            raise ValueError(f"{self!r}: the model's parameters changed since the average was "
+                             f"started (now {sorted(params)}, averaged {sorted(self.average)})")
+        return [(self.average[k], p) for k, p in params.items()]
+
+    def update(self) -> None:
+        """Fold the model's current parameters into the average."""
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, p in self._pairs():
+            avg *= d
+            avg += (1 - d) * p
+        self.updates += 1
+
+    @contextlib.contextmanager
+    def swapped(self):
+        """Within the block the model holds the averaged parameters (in place); its own are put
+        back afterwards, also when the block raises."""
+        pairs = self._pairs()
+        saved = [p.copy() for _, p in pairs]
+        try:
+            for avg, p in pairs:
+                p[...] = avg
+            yield self.model
+        finally:
+            for (_, p), own in zip(pairs, saved):
+                p[...] = own
+
+    def copy_to_model(self) -> None:
+        """Replace the model's parameters by the average, for good (in place)."""
+        for avg, p in self._pairs():
+            p[...] = avg
+
+    def __repr__(self) -> str:
+        return f"WeightAverage(decay={self.decay!r}, updates={self.updates})"
 
 
 def clip_grad_norm(model, max_norm: float) -> float:

@@ -21,11 +21,12 @@ CHECKPOINTS = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_V
 # Written out by hand, not read from __all__: a move that drops a name must fail here.
 PUBLIC = {
     "layerkit": LAYERS + ["Layer", "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
-                          "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport",
+                          "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport",
                           "init", "check", "checkpoint", "data", "models", "testing", "train"],
     "layerkit.layers": LAYERS,
     "layerkit.losses": ["CrossEntropy", "MSE", "BCEWithLogits"],
-    "layerkit.optim": ["Optimizer", "SGD", "Adam", "clip_grad_norm", "clip_grad_value"],
+    "layerkit.optim": ["Optimizer", "SGD", "Adam", "WeightAverage", "clip_grad_norm",
+                       "clip_grad_value"],
     "layerkit.init": ["zeros", "ones", "glorot_uniform", "glorot_normal", "kaiming_uniform",
                       "kaiming_normal", "orthogonal", "fans"],
     "layerkit.check": ["gradcheck", "GradcheckReport", "TensorCheck", "ContractError",

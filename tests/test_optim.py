@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from layerkit.optim import SGD, Adam, clip_grad_norm, clip_grad_value
+import layerkit as lk
+
+from layerkit.optim import SGD, Adam, WeightAverage, clip_grad_norm, clip_grad_value
 
 
 class Fake:
@@ -324,3 +326,29 @@ def test_optimizer_names_a_read_only_parameter(make):
     with pytest.raises(ValueError, match="parameter 'w' is read-only"):
         make(model).step()
     np.testing.assert_array_equal(model.params["b"], 1.0)   # checked before anything moved
+
+
+def test_weight_average_by_hand():
+    """θ0 = 1, then θ = 3, 5, 7 with decay 0.5: d_0 = min(0.5, 1/10) = 0.1, d_1 = 2/11,
+    d_2 = 3/12 = 0.25 -> each step θ̄ = d·θ̄ + (1 − d)·θ, worked out here by hand."""
+    lin = lk.Linear(1, 1, seed=0, dtype=np.float64)
+    lin.params["weight"][...] = 1.0
+    avg = WeightAverage(lin, decay=0.5)
+    expected = 1.0
+    for theta, d in ((3.0, 0.1), (5.0, 2 / 11), (7.0, 0.25)):
+        lin.params["weight"][...] = theta
+        avg.update()
+        expected = d * expected + (1 - d) * theta
+    assert expected == pytest.approx(0.25 * (2 / 11 * (0.1 + 0.9 * 3) + 9 / 11 * 5) + 0.75 * 7)
+    np.testing.assert_allclose(avg.average["weight"], [[expected]], rtol=1e-15)
+    with avg.swapped() as model:
+        assert model is lin and lin.params["weight"][0, 0] == pytest.approx(expected)
+    assert lin.params["weight"][0, 0] == 7.0                 # its own weights are back
+    with pytest.raises(KeyError):
+        with avg.swapped():
+            raise KeyError("inside")
+    assert lin.params["weight"][0, 0] == 7.0                 # also after an exception
+    avg.copy_to_model()
+    assert lin.params["weight"][0, 0] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="WeightAverage: decay must be in"):
+        WeightAverage(lin, decay=1.0)

@@ -18,7 +18,7 @@ import numpy as np
 from .. import data as D
 from ..layers.softmax import softmax
 from ..losses import BCEWithLogits
-from ..optim import Adam
+from ..optim import Adam, WeightAverage
 from ..threads import blas_threads
 from .checkpoints import load, save
 from .progress import Progress, wrap_items
@@ -57,7 +57,7 @@ def _classifier(path, out: str, seed: int, progress: bool):
 def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
           out: str = "dcgan.npz", progress: bool = True, threads: int | None = 1,
           eval_every: int = 500, classifier: str | None = None, features: int = 32,
-          real_label: float = 1.0) -> Result:
+          real_label: float = 1.0, average: float = 0.999) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
     digits scaled to [−1, 1]; BCEWithLogits, Adam(lr 2e-4, β₁ = 0.5) for each network.
 
@@ -83,6 +83,7 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     G, Dn = model.generator, model.discriminator
     opt_g = Adam(G, lr=lr, betas=(0.5, 0.999))
     opt_d = Adam(Dn, lr=lr, betas=(0.5, 0.999))
+    g_average = WeightAverage(G, decay=average) if average > 0 else None
     bce, rng = BCEWithLogits(), np.random.default_rng(seed)
     ones = np.ones((batch_size, 1), np.float32)
     real_targets = np.full((batch_size, 1), real_label, np.float32)
@@ -110,14 +111,24 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
             g_loss = bce.forward(Dn.forward(fake), ones)
             G.backward(Dn.backward(bce.backward()))
             opt_g.step()
+            if g_average is not None:
+                g_average.update()
             if not all(map(math.isfinite, (d_real, d_fake, g_loss))):
                 raise FloatingPointError(f"dcgan: a loss is not finite at step {step}")
             bar.step(g_loss)
             if step % eval_every == 0 or step == steps:
-                judged = judge_digits(judge, model.generate(SAMPLES, seed=10**6 + seed))
+                last_weights = judge_digits(judge, model.generate(SAMPLES, seed=10**6 + seed))
+                judged = last_weights
+                if g_average is not None:
+                    with g_average.swapped():
+                        judged = judge_digits(judge, model.generate(SAMPLES, seed=10**6 + seed))
                 elapsed = time.perf_counter() - t0
                 history.append({"step": step, "d_loss": d_real + d_fake, "g_loss": g_loss,
-                                "seconds": elapsed, **judged})
+                                "seconds": elapsed, **judged,
+                                "last_weights_confident_fraction":
+                                    last_weights["confident_fraction"],
+                                "last_weights_smallest_class_fraction":
+                                    last_weights["smallest_class_fraction"]})
                 bar.end(wrap_items(f"step {step}/{steps}", [
                     f"D loss {d_real + d_fake:.3f}", f"G loss {g_loss:.3f}",
                     f"confident {judged['confident_fraction']:.1%}",
@@ -125,6 +136,8 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
                     f"{elapsed:.0f} s"]))
         bar.close()
         seconds = time.perf_counter() - t0
+    if g_average is not None:
+        g_average.copy_to_model()            # the checkpoint holds the weights judged
     last = history[-1]
     metrics = {"confident_fraction": last["confident_fraction"],
                "smallest_class_fraction": last["smallest_class_fraction"],

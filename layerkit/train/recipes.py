@@ -72,7 +72,7 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
     integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``seed`` a
+    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``seed`` a
     non-negative integer, ``task`` one of :data:`TASKS`, and
     ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
     for name, value in options.items():
@@ -82,6 +82,8 @@ def check_options(who: str, options: dict) -> None:
             number_in(who, name, value, 0.0, math.inf, low_open=True, high_open=True)
         elif name == "state_resets":
             number_in(who, name, value, 0.0, 1.0)
+        elif name == "average":
+            number_in(who, name, value, 0.0, 1.0, high_open=True)
         elif name == "real_label":
             number_in(who, name, value, 0.5, 1.0, low_open=True)
         elif name == "seed" and integer(who, name, value) < 0:
