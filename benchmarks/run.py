@@ -6,9 +6,10 @@ Run from the repository root::
     python benchmarks/run.py --quick          # tiny shapes, 2 repetitions (a smoke test)
     python benchmarks/run.py --only LSTM --threads 2 --repeat 20 --json /tmp/lstm.json
     python benchmarks/run.py --markdown       # also print the tables as Markdown (for the README)
+    python benchmarks/run.py --orders natural # only the natural import order
 
 How it measures
-    One worker subprocess per thread count t, with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+    One worker subprocess per thread count t and import order, with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
     MKL_NUM_THREADS and NUMBA_NUM_THREADS set to t in its environment (numpy's BLAS reads them
     once, at import), plus ``torch.set_num_threads(t)``; threadpoolctl, if installed, limits the
     pools once more. Inside a worker both libraries run in the same process: after warm-up, one
@@ -25,9 +26,12 @@ How it measures
     subprocess per library and model: ru_maxrss after a few steps, minus ru_maxrss before the
     first step; for layerkit also tracemalloc's peak, which sees numpy's allocations).
 
-Thread hygiene: OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 unless already set (idle
-OpenMP / OpenBLAS workers otherwise spin and steal a core from the next numba loop; see
-DESIGN.md, "Performance facts").
+Import order (``--orders``, default both): each worker imports the libraries first, in the
+order a user's script does — "natural": ``import numpy``, ``import torch``, ``import layerkit``
+— or "layerkit-first", and reports the order with each row. The workers run in the user's
+environment: no ``OMP_WAIT_POLICY`` or ``OPENBLAS_THREAD_TIMEOUT`` is set for them
+(``--hygiene`` sets PASSIVE and 4, as before layerkit managed the pools itself; see DESIGN.md,
+"Performance facts").
 """
 
 from __future__ import annotations
@@ -427,14 +431,23 @@ def limit_threads(threads: int):
     return threadpool_limits(limits=threads)      # keep a reference: the limit lives with it
 
 
+#: The import orders the workers can start with (``--orders``).
+IMPORT_ORDERS = {"natural": ("numpy", "torch", "layerkit"),
+                 "layerkit-first": ("layerkit", "numpy", "torch")}
+
+
 def worker(args) -> None:
+    import importlib
+    for module in IMPORT_ORDERS[args.order]:          # before anything else imports them
+        importlib.import_module(module)
     sys.path.insert(0, str(HERE))
     from timing import paired_median_ms
 
     threads = args.worker
     limits = limit_threads(threads)      # noqa: F841 - threadpoolctl's limit lives with it
     peak = gemm_peak_gflops(args.quick)
-    print(f"# {threads} thread(s): float32 GEMM peak {peak:.1f} GFLOP/s", flush=True)
+    print(f"# {threads} thread(s), imports {args.order}: float32 GEMM peak {peak:.1f} GFLOP/s",
+          flush=True)
     rows = []
     for family in FAMILIES:
         try:
@@ -449,7 +462,7 @@ def worker(args) -> None:
             lk_ms, t_ms = paired_median_ms(b.lk, b.torch, repeat=args.repeat,
                                            warmup=1 if args.quick else 3,
                                            min_sample_s=0.0 if args.quick else 0.002)
-            row = dict(name=b.name, op=b.op, shape=b.shape, threads=threads,
+            row = dict(name=b.name, op=b.op, shape=b.shape, threads=threads, order=args.order,
                        layerkit_ms=lk_ms, torch_ms=t_ms, ratio=lk_ms / t_ms,
                        gflop=b.gflop, layerkit_gflops=None, torch_gflops=None,
                        peak_gflops=peak, layerkit_peak_fraction=None,
@@ -569,12 +582,13 @@ def _status_mb(key: str) -> float:
 # Parent: run the workers and probes, print and save
 # --------------------------------------------------------------------------------------------
 
-def child_env(threads: int, **extra) -> dict:
+def child_env(threads: int, hygiene: bool = False, **extra) -> dict:
     env = dict(os.environ)
     for k in THREAD_VARS:
         env[k] = str(threads)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    if hygiene:
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     env.pop("NUMBA_DISABLE_JIT", None)          # a benchmark of the interpreted kernels is moot
     env.update(extra)
     return env
@@ -626,10 +640,11 @@ def format_row(r: dict) -> str:
         g = (f"{r['layerkit_throughput']:9.0f} vs {r['torch_throughput']:9.0f} "
              f"{r['throughput_unit']}")
     return (f"{r['name'] + ' ' + r['op']:36.36} {r['shape']:30.30} {r['threads']:2d} "
+            f"{r.get('order', ''):14.14} "
             f"{r['layerkit_ms']:10.3f} {r['torch_ms']:10.3f} {r['ratio']:6.2f}  {g}")
 
 
-HEADER = (f"{'case':36} {'shape':30} {'th':>2} {'layerkit ms':>10} {'torch ms':>10} "
+HEADER = (f"{'case':36} {'shape':30} {'th':>2} {'imports':14} {'layerkit ms':>10} {'torch ms':>10} "
           f"{'ratio':>6}  layerkit GFLOP/s, % of GEMM peak (or throughput)")
 
 
@@ -639,19 +654,19 @@ def _ms(v: float) -> str:
 
 
 def markdown(results: list[dict], threads: list[int]) -> str:
-    """One row per case, the threads side by side."""
+    """One row per case and import order, the threads side by side."""
     keys, table = [], {}
     for r in results:
-        k = (r["name"], r["op"], r["shape"])
+        k = (r["name"], r["op"], r["shape"], r.get("order", ""))
         if k not in table:
             keys.append(k)
             table[k] = {}
         table[k][r["threads"]] = r
-    head = "| case | shape | " + " | ".join(
+    head = "| case | shape | imports | " + " | ".join(
         f"{t} thr: layerkit ms | PyTorch ms | ratio | GFLOP/s (% peak)" for t in threads) + " |"
-    lines = [head, "|" + " --- |" * (2 + 4 * len(threads))]
+    lines = [head, "|" + " --- |" * (3 + 4 * len(threads))]
     for k in keys:
-        cells = [f"{k[0]} {k[1]}", k[2]]
+        cells = [f"{k[0]} {k[1]}", k[2], k[3]]
         for t in threads:
             r = table[k].get(t)
             if r is None:
@@ -694,9 +709,14 @@ def parent(args) -> int:
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
     if any(t < 1 for t in threads):
         raise SystemExit("--threads: expected positive integers such as 1,2")
+    orders = [o.strip() for o in args.orders.split(",") if o.strip()]
+    if not orders or any(o not in IMPORT_ORDERS for o in orders):
+        raise SystemExit(f"--orders: expected a comma-separated list of "
+                         f"{', '.join(IMPORT_ORDERS)}, got {args.orders!r}")
     meta = dict(date=datetime.date.today().isoformat(), cpu=cpu_model(), cores=os.cpu_count(),
                 platform=platform.platform(), dtype="float32", repeat=args.repeat,
-                quick=args.quick, threads=threads, only=args.only, versions=None,
+                quick=args.quick, threads=threads, orders=orders, hygiene=args.hygiene,
+                only=args.only, versions=None,
                 ratio="layerkit time / PyTorch time (< 1: layerkit faster)")
     results, peaks = [], {}
     print(f"# layerkit vs PyTorch, float32, median of {args.repeat} alternating samples; "
@@ -704,15 +724,17 @@ def parent(args) -> int:
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="layerkit-bench-") as tmp:
         for t in threads:
-            out = Path(tmp) / f"threads{t}.json"
-            argv = ["--worker", str(t), "--out", str(out), "--repeat", str(args.repeat)]
-            argv += ["--quick"] if args.quick else []
-            argv += ["--only", args.only] if args.only else []
-            run_child(argv, child_env(t), capture=False)
-            data = json.loads(out.read_text())
-            peaks[str(t)] = data["peak_gflops"]
-            meta["versions"] = data["versions"]
-            results += data["results"]
+            for order in orders:
+                out = Path(tmp) / f"threads{t}-{order}.json"
+                argv = ["--worker", str(t), "--out", str(out), "--repeat", str(args.repeat),
+                        "--order", order]
+                argv += ["--quick"] if args.quick else []
+                argv += ["--only", args.only] if args.only else []
+                run_child(argv, child_env(t, args.hygiene), capture=False)
+                data = json.loads(out.read_text())
+                peaks[str(t)] = max(peaks.get(str(t), 0.0), data["peak_gflops"])
+                meta["versions"] = data["versions"]
+                results += data["results"]
 
     only = (args.only or "").lower()
     jit = memory = None
@@ -754,9 +776,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=str(DEFAULT_JSON), help=f"output file (default "
                    f"{DEFAULT_JSON.relative_to(HERE.parent)})")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    p.add_argument("--orders", default="natural,layerkit-first", help="import orders to run, "
+                   f"comma-separated among {', '.join(IMPORT_ORDERS)} (default: both)")
+    p.add_argument("--hygiene", action="store_true", help="set OMP_WAIT_POLICY=PASSIVE and "
+                   "OPENBLAS_THREAD_TIMEOUT=4 for the workers (a user's environment has neither)")
     # internal: the subprocesses
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--order", default="natural", choices=sorted(IMPORT_ORDERS),
+                   help=argparse.SUPPRESS)
     p.add_argument("--jit-probe", default=None, help=argparse.SUPPRESS)
     p.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

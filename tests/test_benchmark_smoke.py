@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
-ROW_KEYS = {"name", "op", "shape", "threads", "layerkit_ms", "torch_ms", "ratio", "gflop",
+ROW_KEYS = {"name", "op", "shape", "threads", "order", "layerkit_ms", "torch_ms", "ratio", "gflop",
             "layerkit_gflops", "torch_gflops", "peak_gflops", "layerkit_peak_fraction",
             "throughput_unit", "layerkit_throughput", "torch_throughput"}
 
@@ -45,6 +45,7 @@ def test_quick_benchmark_writes_json(tmp_path):
         if r["gflop"] is not None:
             assert r["layerkit_gflops"] > 0 and r["layerkit_peak_fraction"] > 0, r
     assert {r["op"] for r in rows} == {"fwd", "fwd+bwd", "train step"}
+    assert {r["order"] for r in rows} == {"natural", "layerkit-first"}
     for r in rows:
         if r["op"] == "train step":
             assert r["layerkit_throughput"] > 0 and r["torch_throughput"] > 0, r
