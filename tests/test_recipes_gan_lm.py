@@ -82,3 +82,21 @@ def test_sentiment_recipe_and_its_checkpoint(tmp_path, capsys):
     test = D.sentiment_sequences(2000, seed=10**6)     # the recipe's held-out set (seed 0)
     assert sentiment_accuracy(model, test) == m["test_accuracy"]
     assert model.meta["tokens"] == list(D.SentimentTask.TOKENS)
+
+
+def test_translate_moves_each_image_and_its_backward_is_the_adjoint():
+    """By hand on a 3x3 image, then the adjoint identity <T0 x, g> = <x, T0' g> for the linear
+    part (fill 0) on random data."""
+    from layerkit.train.recipe_dcgan import translate, translate_backward
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    down_right = translate(x, np.array([[1, 1]]), -1.0)[0, 0]
+    np.testing.assert_array_equal(down_right, [[-1, -1, -1], [-1, 1, 2], [-1, 4, 5]])
+    up = translate(x, np.array([[-1, 0]]), 0.0)[0, 0]
+    np.testing.assert_array_equal(up, [[4, 5, 6], [7, 8, 9], [0, 0, 0]])
+    rng = np.random.default_rng(0)
+    xs, g = rng.standard_normal((2, 5, 2, 6, 7))
+    moves = rng.integers(-2, 3, (5, 2))
+    lhs = np.sum(translate(xs, moves, 0.0) * g)
+    rhs = np.sum(xs * translate_backward(g, moves))
+    assert abs(lhs - rhs) < 1e-12 * np.sum(np.abs(xs) * np.abs(translate_backward(g, moves)) + 1)
+    assert translate(xs[:0], moves[:0], -1.0).shape == (0, 2, 6, 7)

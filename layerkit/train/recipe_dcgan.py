@@ -42,6 +42,22 @@ def judge_digits(classifier, images: np.ndarray) -> dict:
             "class_fractions": [round(float(s), 4) for s in shares]}
 
 
+def translate(x: np.ndarray, shifts: np.ndarray, fill: float) -> np.ndarray:
+    """Each image x[n] (N, C, H, W) moved by shifts[n] = (down, right) pixels, the uncovered
+    border set to ``fill``: out[n, :, i, j] = x[n, :, i − down, j − right] where that is inside."""
+    n, _, h, w = x.shape
+    s = int(np.abs(shifts).max(initial=0))
+    xp = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), constant_values=fill)
+    return np.stack([xp[k, :, s - dy:s - dy + h, s - dx:s - dx + w]
+                     for k, (dy, dx) in enumerate(shifts)]) if n else x.copy()
+
+
+def translate_backward(g: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`translate` in x: each gradient moved back by −shifts[n], the
+    part that fell on the border (the fill, a constant) dropped."""
+    return translate(g, -np.asarray(shifts), 0.0)
+
+
 def _classifier(path, out: str, seed: int, progress: bool):
     from .recipes import lenet
     if path is not None:
@@ -57,7 +73,7 @@ def _classifier(path, out: str, seed: int, progress: bool):
 def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
           out: str = "dcgan.npz", progress: bool = True, threads: int | None = 1,
           eval_every: int = 500, classifier: str | None = None, features: int = 32,
-          real_label: float = 1.0, average: float = 0.999) -> Result:
+          real_label: float = 1.0, average: float = 0.999, shift: int = 0) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
     digits scaled to [−1, 1]; BCEWithLogits, Adam(lr 2e-4, β₁ = 0.5) for each network.
 
@@ -89,6 +105,15 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     real_targets = np.full((batch_size, 1), real_label, np.float32)
     zeros = np.zeros((batch_size, 1), np.float32)
     history, order, pos = [], rng.permutation(len(x)), 0
+
+    def seen(images):
+        """What D sees: the images, moved at random by up to ``shift`` pixels (the same moves
+        for D's and G's step on the fakes), and the moves (None without shift)."""
+        if not shift:
+            return images, None
+        moves = rng.integers(-shift, shift + 1, (len(images), 2))
+        return translate(images, moves, -1.0), moves
+
     bar = Progress(progress)
     with blas_threads(threads):
         t0 = time.perf_counter()
@@ -102,14 +127,16 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
             z = model.noise(batch_size, rng.integers(2**63))
             Dn.zero_grad()
             fake = G.forward(z)
-            d_real = bce.forward(Dn.forward(real), real_targets)
+            d_real = bce.forward(Dn.forward(seen(real)[0]), real_targets)
             Dn.backward(bce.backward())
-            d_fake = bce.forward(Dn.forward(fake), zeros)
+            fake_seen, fake_moves = seen(fake)
+            d_fake = bce.forward(Dn.forward(fake_seen), zeros)
             Dn.backward(bce.backward())
             opt_d.step()
             G.zero_grad()
-            g_loss = bce.forward(Dn.forward(fake), ones)
-            G.backward(Dn.backward(bce.backward()))
+            g_loss = bce.forward(Dn.forward(fake_seen), ones)
+            dfake = Dn.backward(bce.backward())
+            G.backward(dfake if fake_moves is None else translate_backward(dfake, fake_moves))
             opt_g.step()
             if g_average is not None:
                 g_average.update()

@@ -72,8 +72,8 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
     integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``seed`` a
-    non-negative integer, ``task`` one of :data:`TASKS`, and
+    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``seed`` and
+    ``shift`` non-negative integers, ``task`` one of :data:`TASKS`, and
     ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
     for name, value in options.items():
         if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
@@ -86,8 +86,8 @@ def check_options(who: str, options: dict) -> None:
             number_in(who, name, value, 0.0, 1.0, high_open=True)
         elif name == "real_label":
             number_in(who, name, value, 0.5, 1.0, low_open=True)
-        elif name == "seed" and integer(who, name, value) < 0:
-            raise ValueError(f"{who}: seed must be a non-negative integer, got {value!r}")
+        elif name in ("seed", "shift") and integer(who, name, value) < 0:
+            raise ValueError(f"{who}: {name} must be a non-negative integer, got {value!r}")
         elif name == "task":
             one_of(who, name, value, TASKS)
         elif name == "data":
