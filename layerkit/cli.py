@@ -335,7 +335,7 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "features": (int, "channel width F of the generator and the discriminator"),
     "real_label": (float, "target of the real digits for D (< 1: one-sided label smoothing)"),
     "shift": (int, "D sees real and generated digits moved at random by up to SHIFT pixels"),
-    "average": (float, "decay of the generator's weight average, judged and saved (0: none)"),
+    "average": (float, "decay of an average of G's weights, judged and saved (0: none)"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",
