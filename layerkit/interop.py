@@ -315,7 +315,8 @@ def _conv_to_torch(t, layer, where: str):
     nn = t["torch"].nn
     cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[layer.ndim]
     pads = layer.geometry.padding
-    common = dict(stride=layer.stride, dilation=layer.dilation, bias=layer.bias)
+    common = dict(stride=layer.stride, dilation=layer.dilation, groups=layer.groups,
+                  bias=layer.bias)
     if all(lo == hi for lo, hi in pads):
         return cls(layer.in_channels, layer.out_channels, layer.kernel_size,
                    padding=tuple(lo for lo, _ in pads), **common)
@@ -348,7 +349,7 @@ def _module(t, layer, where: str):
         return nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size,
                                   stride=layer.stride, padding=layer.padding,
                                   output_padding=layer.output_padding, dilation=layer.dilation,
-                                  bias=layer.bias)
+                                  groups=layer.groups, bias=layer.bias)
     pools = {L.MaxPool1D: nn.MaxPool1d, L.MaxPool2D: nn.MaxPool2d, L.MaxPool3D: nn.MaxPool3d}
     if type(layer) in pools:
         return pools[type(layer)](layer.kernel_size, layer.stride, layer.padding,
@@ -420,11 +421,12 @@ def to_torch(model):
 def _from_conv(t, m, dt):
     nn = t["torch"].nn
     cls = {nn.Conv1d: L.Conv1D, nn.Conv2d: L.Conv2D, nn.Conv3d: L.Conv3D}[type(m)]
-    if m.groups != 1 or m.padding_mode != "zeros":
-        raise TypeError(f"from_torch: no layerkit twin for {m!r} (groups != 1 or padding_mode "
+    if m.padding_mode != "zeros":
+        raise TypeError(f"from_torch: no layerkit twin for {m!r} (padding_mode "
                         f"{m.padding_mode!r})")
     return cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
-               padding=m.padding, dilation=m.dilation, bias=m.bias is not None, dtype=dt)
+               padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+               dtype=dt)
 
 
 def _from_recurrent(t, m, dt, where):
@@ -468,12 +470,13 @@ def _layer(t, m, where: str):
     if type(m) in padded:
         cls = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[padded[type(m)]]
         return cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
-                   padding=m.layerkit_padding, dilation=m.dilation, bias=m.bias is not None,
-                   dtype=dt)
-    if type(m) is nn.ConvTranspose2d and m.groups == 1:
+                   padding=m.layerkit_padding, dilation=m.dilation, groups=m.groups,
+                   bias=m.bias is not None, dtype=dt)
+    if type(m) is nn.ConvTranspose2d and m.padding_mode == "zeros":
         return L.ConvTranspose2D(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
                                  padding=m.padding, output_padding=m.output_padding,
-                                 dilation=m.dilation, bias=m.bias is not None, dtype=dt)
+                                 dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+                                 dtype=dt)
     pools = {nn.MaxPool1d: L.MaxPool1D, nn.MaxPool2d: L.MaxPool2D, nn.MaxPool3d: L.MaxPool3D}
     if type(m) in pools and not m.ceil_mode:
         return pools[type(m)](m.kernel_size, stride=m.stride, padding=m.padding,
