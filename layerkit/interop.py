@@ -235,6 +235,19 @@ def _twins():
         def forward(self, x):
             return x.mean(dim=tuple(range(2, x.ndim)))
 
+    class ZeroPadShortcut(nn.Module):
+        """layerkit's ZeroPadShortcut: every stride-th position, zero channels around x."""
+
+        def __init__(self, in_channels, out_channels, stride):
+            super().__init__()
+            self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+
+        def forward(self, x):
+            kept = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.ndim - 2)]
+            lo = (self.out_channels - self.in_channels) // 2
+            hi = self.out_channels - self.in_channels - lo
+            return nn.functional.pad(kept, (0, 0) * (x.ndim - 2) + (lo, hi))
+
     class ChannelMaxPool(nn.Module):
         def __init__(self, pool_size):
             super().__init__()
@@ -306,7 +319,8 @@ def _twins():
         cls.__name__ = cls.__qualname__ = name
     return dict(torch=torch, RNN=rnn, LSTM=lstm, GRU=gru, Sequential=Sequential,
                 Residual=Residual, Concat=Concat, GlobalAvgPool=GlobalAvgPool,
-                ChannelMaxPool=ChannelMaxPool, CharLSTM=CharLSTMTwin,
+                ChannelMaxPool=ChannelMaxPool, ZeroPadShortcut=ZeroPadShortcut,
+                CharLSTM=CharLSTMTwin,
                 Padded={1: padded(nn.Conv1d), 2: padded(nn.Conv2d), 3: padded(nn.Conv3d)},
                 Seq2Seq=Seq2SeqTwin, SequenceClassifier=SequenceClassifierTwin)
 
@@ -361,6 +375,8 @@ def _module(t, layer, where: str):
         return nn.MaxUnpool2d(layer.kernel_size, layer.stride, layer.padding)
     if isinstance(layer, L.ChannelMaxPool):
         return t["ChannelMaxPool"](layer.pool_size)
+    if isinstance(layer, L.ZeroPadShortcut):
+        return t["ZeroPadShortcut"](layer.in_channels, layer.out_channels, layer.stride)
     if isinstance(layer, (L.BatchNorm1D, L.BatchNorm2D)):
         cls = nn.BatchNorm1d if isinstance(layer, L.BatchNorm1D) else nn.BatchNorm2d
         return cls(layer.num_features, eps=layer.eps, momentum=layer.momentum,
@@ -489,6 +505,8 @@ def _layer(t, m, where: str):
         return L.MaxUnpool2D(m.kernel_size, stride=m.stride, padding=m.padding)
     if type(m) is t["ChannelMaxPool"]:
         return L.ChannelMaxPool(m.pool_size)
+    if type(m) is t["ZeroPadShortcut"]:
+        return L.ZeroPadShortcut(m.in_channels, m.out_channels, stride=m.stride)
     if type(m) in (nn.BatchNorm1d, nn.BatchNorm2d) and m.track_running_stats:
         cls = L.BatchNorm1D if type(m) is nn.BatchNorm1d else L.BatchNorm2D
         dt = np.dtype(str(m.running_mean.dtype).replace("torch.", ""))

@@ -15,7 +15,7 @@ from ..layer import Layer
 from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
                           window_within_limits)
 from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5,
-                              by_group, interior, kernel_args, pick_kernel)
+                              by_group, interior, kernel_args, matmul_by_group, pick_kernel)
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -299,8 +299,8 @@ class ConvND(Layer):
             self.grads["bias"] += d2.sum(axis=1)
         # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch per group,
         # (G, O/G, N·P) @ (G, N·P, R/G)
-        dw = np.matmul(by_group(d2, self.groups),
-                       by_group(cols.reshape(rows, n * positions), self.groups).transpose(0, 2, 1))
+        dw = matmul_by_group(by_group(d2, self.groups), by_group(cols.reshape(rows, n * positions),
+                                                                 self.groups).transpose(0, 2, 1))
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
         if not self.needs_input_grad:
             return None
@@ -415,9 +415,9 @@ class ConvTransposeND(Layer):
         xg = _transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
         w2 = self.params["weight"].reshape(self.in_channels, rows // groups).astype(dt, copy=False)
         cols = scratch.array("cols", (rows, n * positions), dt)
-        np.matmul(by_group(w2, groups).transpose(0, 2, 1),
-                  by_group(xg.reshape(self.in_channels, n * positions), groups),
-                  out=by_group(cols, groups))
+        matmul_by_group(by_group(w2, groups).transpose(0, 2, 1),
+                        by_group(xg.reshape(self.in_channels, n * positions), groups),
+                        out=by_group(cols, groups))
         extent = self._scatter_extent(x.shape[2:], out_spatial)
         yp = scratch.array("yp", as5((n, self.out_channels) + extent), dt)
         pick_kernel(col2im, col2im_parallel, cols.size)(cols.reshape(rows, n, positions), yp,
@@ -446,12 +446,13 @@ class ConvTransposeND(Layer):
         groups = self.groups
         d2 = by_group(dcols.reshape(rows, n * positions), groups)
         x2 = by_group(xg.reshape(self.in_channels, n * positions), groups)
-        dw = np.matmul(x2, d2.transpose(0, 2, 1))        # Σ_n x[n] dcols[n]ᵀ, one GEMM per group
+        dw = matmul_by_group(x2, d2.transpose(0, 2, 1))  # Σ_n x[n] dcols[n]ᵀ, a GEMM per group
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
         if not self.needs_input_grad:
             return None
         w2 = by_group(self.params["weight"].reshape(self.in_channels, rows // groups), groups)
-        dxg = np.matmul(w2.astype(dt, copy=False), d2).reshape(self.in_channels, n, positions)
+        dxg = matmul_by_group(w2.astype(dt, copy=False), d2).reshape(self.in_channels, n,
+                                                                     positions)
         dx = np.empty((n, self.in_channels, positions), dtype=dt)
         np.copyto(dx, dxg.transpose(1, 0, 2))
         return dx.reshape(x_shape)

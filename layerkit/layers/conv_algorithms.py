@@ -70,6 +70,14 @@ def by_group(a: np.ndarray, groups: int) -> np.ndarray:
     return a.reshape(groups, a.shape[0] // groups, a.shape[1])
 
 
+def matmul_by_group(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a[g] @ b[g]`` for every group g of stacks (G, M, K) and (G, K, P), into ``out``
+    (G, M, P) if given; one group is the plain 2-D product (numpy passes it to BLAS as it is)."""
+    if a.shape[0] == 1:
+        return np.matmul(a[0], b[0], out=None if out is None else out[0])[None]
+    return np.matmul(a, b, out=out)
+
+
 def _padded_extent(g, spatial: tuple) -> tuple:
     """The spatial shape of the input padded by the geometry's (lo, hi) padding."""
     return tuple(s + lo + hi for s, (lo, hi) in zip(spatial, g.padding))
@@ -171,8 +179,8 @@ class Im2colConv:
         groups = conv.groups
         w2 = conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False)
         yg = scratch.array("yg", (o, n * positions), dt)
-        np.matmul(by_group(w2, groups), by_group(cols.reshape(rows, n * positions), groups),
-                  out=by_group(yg, groups))
+        matmul_by_group(by_group(w2, groups), by_group(cols.reshape(rows, n * positions), groups),
+                        out=by_group(yg, groups))
         y = np.empty((n, o, positions), dtype=dt)
         gemm_to_nchw(yg.reshape(o, n, positions), bias, y)   # (N, O, P) + b
         return y.reshape((n, o) + out_spatial), xp, cols
@@ -189,8 +197,8 @@ class Im2colConv:
         w2 = conv.params["weight"].reshape(conv.out_channels, rows // groups).astype(dt, copy=False)
         dcols = scratch.array("dcols", (rows, d2.shape[1]), dt)
         # per group, (G, R/G, O/G) @ (G, O/G, N·P)
-        np.matmul(by_group(w2, groups).transpose(0, 2, 1), by_group(d2, groups),
-                  out=by_group(dcols, groups))
+        matmul_by_group(by_group(w2, groups).transpose(0, 2, 1), by_group(d2, groups),
+                        out=by_group(dcols, groups))
         padded = _padded_extent(g, x_shape[2:])
         if padded == x_shape[2:]:
             dxp = np.empty(as5(x_shape), dtype=dt)
