@@ -142,6 +142,30 @@ def warm_optimizers(lk_model, torch_module) -> None:
     torch.optim.Adam(torch_module.parameters()).step()
 
 
+def classifier_steps(model, loss, opt, tmodel, topt):
+    """(lk_step, torch_step): one training step of an image classifier in each library on a
+    batch (xb, yb) of numpy arrays, cross-entropy from logits; each returns the loss."""
+    import torch
+    import torch.nn.functional as F
+
+    def lk_step(xb, yb):
+        model.train()
+        opt.zero_grad()
+        value = loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        opt.step()
+        return float(value)
+
+    def torch_step(xb, yb):
+        topt.zero_grad(set_to_none=True)
+        value = F.cross_entropy(tmodel(torch.from_numpy(xb)), torch.from_numpy(yb))
+        value.backward()
+        topt.step()
+        return float(value.detach())
+
+    return lk_step, torch_step
+
+
 def library_result(metric: float, clock: Clock, items: int, total_seconds: float,
                    **extra) -> dict:
     return dict(metric=metric, train_seconds=clock.seconds, total_seconds=total_seconds,
@@ -210,21 +234,7 @@ def run_lenet(args) -> dict:
         tmodel.train()
         return float(np.mean(pred == y_test))
 
-    def lk_step(xb, yb):
-        model.train()
-        opt.zero_grad()
-        value = loss.forward(model.forward(xb), yb)
-        model.backward(loss.backward())
-        opt.step()
-        return value
-
-    def torch_step(xb, yb):
-        topt.zero_grad(set_to_none=True)
-        value = F.cross_entropy(tmodel(torch.from_numpy(xb)), torch.from_numpy(yb))
-        value.backward()
-        topt.step()
-        return float(value.detach())
-
+    lk_step, torch_step = classifier_steps(model, loss, opt, tmodel, topt)
     data = D.batches(x, y, batch, seed=seed)
     c_lk, c_t = Clock(), Clock()
     t_lk_total = t_t_total = 0.0

@@ -235,6 +235,19 @@ def _twins():
         def forward(self, x):
             return x.mean(dim=tuple(range(2, x.ndim)))
 
+    class ZeroPadShortcut(nn.Module):
+        """layerkit's ZeroPadShortcut: every stride-th position, zero channels around x."""
+
+        def __init__(self, in_channels, out_channels, stride):
+            super().__init__()
+            self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+
+        def forward(self, x):
+            kept = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.ndim - 2)]
+            lo = (self.out_channels - self.in_channels) // 2
+            hi = self.out_channels - self.in_channels - lo
+            return nn.functional.pad(kept, (0, 0) * (x.ndim - 2) + (lo, hi))
+
     class ChannelMaxPool(nn.Module):
         def __init__(self, pool_size):
             super().__init__()
@@ -306,7 +319,8 @@ def _twins():
         cls.__name__ = cls.__qualname__ = name
     return dict(torch=torch, RNN=rnn, LSTM=lstm, GRU=gru, Sequential=Sequential,
                 Residual=Residual, Concat=Concat, GlobalAvgPool=GlobalAvgPool,
-                ChannelMaxPool=ChannelMaxPool, CharLSTM=CharLSTMTwin,
+                ChannelMaxPool=ChannelMaxPool, ZeroPadShortcut=ZeroPadShortcut,
+                CharLSTM=CharLSTMTwin,
                 Padded={1: padded(nn.Conv1d), 2: padded(nn.Conv2d), 3: padded(nn.Conv3d)},
                 Seq2Seq=Seq2SeqTwin, SequenceClassifier=SequenceClassifierTwin)
 
@@ -315,7 +329,8 @@ def _conv_to_torch(t, layer, where: str):
     nn = t["torch"].nn
     cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[layer.ndim]
     pads = layer.geometry.padding
-    common = dict(stride=layer.stride, dilation=layer.dilation, bias=layer.bias)
+    common = dict(stride=layer.stride, dilation=layer.dilation, groups=layer.groups,
+                  bias=layer.bias)
     if all(lo == hi for lo, hi in pads):
         return cls(layer.in_channels, layer.out_channels, layer.kernel_size,
                    padding=tuple(lo for lo, _ in pads), **common)
@@ -348,7 +363,7 @@ def _module(t, layer, where: str):
         return nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size,
                                   stride=layer.stride, padding=layer.padding,
                                   output_padding=layer.output_padding, dilation=layer.dilation,
-                                  bias=layer.bias)
+                                  groups=layer.groups, bias=layer.bias)
     pools = {L.MaxPool1D: nn.MaxPool1d, L.MaxPool2D: nn.MaxPool2d, L.MaxPool3D: nn.MaxPool3d}
     if type(layer) in pools:
         return pools[type(layer)](layer.kernel_size, layer.stride, layer.padding,
@@ -360,6 +375,8 @@ def _module(t, layer, where: str):
         return nn.MaxUnpool2d(layer.kernel_size, layer.stride, layer.padding)
     if isinstance(layer, L.ChannelMaxPool):
         return t["ChannelMaxPool"](layer.pool_size)
+    if isinstance(layer, L.ZeroPadShortcut):
+        return t["ZeroPadShortcut"](layer.in_channels, layer.out_channels, layer.stride)
     if isinstance(layer, (L.BatchNorm1D, L.BatchNorm2D)):
         cls = nn.BatchNorm1d if isinstance(layer, L.BatchNorm1D) else nn.BatchNorm2d
         return cls(layer.num_features, eps=layer.eps, momentum=layer.momentum,
@@ -420,11 +437,12 @@ def to_torch(model):
 def _from_conv(t, m, dt):
     nn = t["torch"].nn
     cls = {nn.Conv1d: L.Conv1D, nn.Conv2d: L.Conv2D, nn.Conv3d: L.Conv3D}[type(m)]
-    if m.groups != 1 or m.padding_mode != "zeros":
-        raise TypeError(f"from_torch: no layerkit twin for {m!r} (groups != 1 or padding_mode "
+    if m.padding_mode != "zeros":
+        raise TypeError(f"from_torch: no layerkit twin for {m!r} (padding_mode "
                         f"{m.padding_mode!r})")
     return cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
-               padding=m.padding, dilation=m.dilation, bias=m.bias is not None, dtype=dt)
+               padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+               dtype=dt)
 
 
 def _from_recurrent(t, m, dt, where):
@@ -468,12 +486,13 @@ def _layer(t, m, where: str):
     if type(m) in padded:
         cls = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[padded[type(m)]]
         return cls(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
-                   padding=m.layerkit_padding, dilation=m.dilation, bias=m.bias is not None,
-                   dtype=dt)
-    if type(m) is nn.ConvTranspose2d and m.groups == 1:
+                   padding=m.layerkit_padding, dilation=m.dilation, groups=m.groups,
+                   bias=m.bias is not None, dtype=dt)
+    if type(m) is nn.ConvTranspose2d and m.padding_mode == "zeros":
         return L.ConvTranspose2D(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride,
                                  padding=m.padding, output_padding=m.output_padding,
-                                 dilation=m.dilation, bias=m.bias is not None, dtype=dt)
+                                 dilation=m.dilation, groups=m.groups, bias=m.bias is not None,
+                                 dtype=dt)
     pools = {nn.MaxPool1d: L.MaxPool1D, nn.MaxPool2d: L.MaxPool2D, nn.MaxPool3d: L.MaxPool3D}
     if type(m) in pools and not m.ceil_mode:
         return pools[type(m)](m.kernel_size, stride=m.stride, padding=m.padding,
@@ -486,6 +505,8 @@ def _layer(t, m, where: str):
         return L.MaxUnpool2D(m.kernel_size, stride=m.stride, padding=m.padding)
     if type(m) is t["ChannelMaxPool"]:
         return L.ChannelMaxPool(m.pool_size)
+    if type(m) is t["ZeroPadShortcut"]:
+        return L.ZeroPadShortcut(m.in_channels, m.out_channels, stride=m.stride)
     if type(m) in (nn.BatchNorm1d, nn.BatchNorm2d) and m.track_running_stats:
         cls = L.BatchNorm1D if type(m) is nn.BatchNorm1d else L.BatchNorm2D
         dt = np.dtype(str(m.running_mean.dtype).replace("torch.", ""))

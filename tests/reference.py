@@ -45,15 +45,17 @@ def along_axis(f_rows, x, axis):
     return np.moveaxis(out, -1, axis)
 
 
-def conv_nd(x, w, b, stride, padding, dilation):
+def conv_nd(x, w, b, stride, padding, dilation, groups=1):
     """N-d cross-correlation with explicit loops over samples, output channels, output positions,
     input channels and taps: y[n, o, p] = b[o] + Σ_c Σ_j w[o, c, j] x_pad[n, c, p·s + j·d].
 
     ``stride`` and ``dilation`` are tuples, ``padding`` is ((lo, hi), ...) per spatial axis.
+    With ``groups`` = G, w is (O, C/G, *k) and output o reads input channels
+    g·C/G + c (c < C/G) of its group g = o // (O/G).
     """
     import itertools
 
-    n_batch, n_chan = x.shape[:2]
+    n_batch, n_chan = x.shape[0], w.shape[1]
     n_out, kernel = w.shape[0], w.shape[2:]
     xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [tuple(p) for p in padding])
     out = tuple((size - d * (k - 1) - 1) // s + 1
@@ -66,6 +68,7 @@ def conv_nd(x, w, b, stride, padding, dilation):
                 for c in range(n_chan):
                     for j in itertools.product(*(range(k) for k in kernel)):
                         i = tuple(pp * s + jj * d for pp, jj, s, d in zip(p, j, stride, dilation))
-                        acc += float(w[(o, c) + j]) * float(xp[(n, c) + i])
+                        ci = (o // (n_out // groups)) * n_chan + c
+                        acc += float(w[(o, c) + j]) * float(xp[(n, ci) + i])
                 y[(n, o) + p] = acc
     return y

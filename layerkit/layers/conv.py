@@ -14,8 +14,8 @@ from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
 from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
                           window_within_limits)
-from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5, interior,
-                              kernel_args, pick_kernel)
+from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5,
+                              by_group, interior, kernel_args, matmul_by_group, pick_kernel)
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -26,7 +26,10 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         y[n, o, p] = b[o] + Σ_c Σ_j W[o, c, j] · x_pad[n, c, p·s + j·d]        (p, j ∈ ℕ^{n})
 
     i.e. every output channel o slides its own (C, {k}) filter over all input channels. The same
-    weights are used at every position (weight sharing).
+    weights are used at every position (weight sharing). With ``groups`` = G the channels split
+    into G groups of C/G inputs and O/G outputs: output channel o of group g = ⌊o·G/O⌋ sums only
+    over that group's inputs, c = g·C/G + c' with W[o, c', j] (c' < C/G). G = C (and O a multiple
+    of C) is a depthwise convolution: each input channel has its own O/C filters.
 
     Parameters
     ----------
@@ -41,19 +44,21 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         only) pads d·(K − 1) in total, the odd one after, so the output has the input's size.
     dilation : int or tuple of {n} ints, default 1
         d, the spacing between kernel taps (1 = an ordinary, dense kernel).
+    groups : int, default 1
+        G; C and O must both be divisible by it.
     bias : bool, default True
         Learn an additive bias b of shape (O,); it starts at zero.
     dtype : float32 (default) or float64
         dtype of the parameters.
     weight_init : callable, optional
         ``weight_init(shape, rng=..., dtype=...)``. Default: :func:`layerkit.init.kaiming_uniform`
-        with a = √5, PyTorch's default, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = C·∏K.
+        with a = √5, PyTorch's default, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = (C/G)·∏K.
     seed : int or numpy Generator, optional
         Seed of the initializer.
     algorithm : "auto" (default), "im2col" or "winograd"
         How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
-        Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1 and padding ≤ 2
-        only): 4× fewer multiplications, float32 rounding error a few times larger than
+        Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1, padding ≤ 2 and
+        groups = 1 only; "auto" takes im2col for grouped convolutions): 4× fewer multiplications, float32 rounding error a few times larger than
         im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
         the smaller one times the number of output positions is ≥ 32²·24·24 (32 channels from
         24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster;
@@ -61,7 +66,7 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
 
     Attributes
     ----------
-    params : ``weight`` (O, C, {k}), ``bias`` (O,)
+    params : ``weight`` (O, C/G, {k}), ``bias`` (O,)
 
     Shape
     -----
@@ -84,6 +89,8 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     - ∂L/∂x = the full convolution of δ with the kernels (δ ⋆ rot180(W), δ dilated by the
       stride): ∂L/∂x_pad[n, c, i] = Σ_o Σ_(p, j: p·s + j·d = i) δ[n, o, p] · W[o, c, j], and ∂L/∂x
       is ∂L/∂x_pad with the padding cut off. Positions no window reads get 0.
+    - With G groups both hold per group g, on its slices x_g (inputs), δ_g (outputs) and W_g:
+      ∂L/∂W_g = x_g ⋆ δ_g and ∂L/∂x_g = δ_g ⋆ rot180(W_g); no gradient crosses groups.
 
     Implementation (layers/conv_algorithms.py, a strategy object per algorithm, picked per
     forward and recorded in the cache for backward): the input is padded once, and im2col
@@ -92,7 +99,9 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     one pass moves Y into the (N, O, ...) layout and adds the bias. Backward, with δ in the same
     (O, N·∏W_out) layout: ∂L/∂W₂ = δ colsᵀ (one GEMM over the batch), dcols = W₂ᵀ δ, and col2im
     scatter-adds dcols back onto the padded x (the full convolution above), whose padding is
-    then cut off. The columns are the cache kept for backward. With ``needs_input_grad = False``
+    then cut off. With G groups the rows of cols are already ordered group by group, so each
+    GEMM becomes one batched matmul over the groups, (G, O/G, R/G) @ (G, R/G, N·P), with the
+    same columns and the same col2im (depthwise: C products of one row each). The columns are the cache kept for backward. With ``needs_input_grad = False``
     (the first layer of a network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None:
     no dcols GEMM, no col2im.
 
@@ -141,16 +150,28 @@ _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_MIN_WORK = 32 * 32 * 24 * 24
 
 
-def _winograd_obstacle(ndim: int, g) -> str | None:
+def _winograd_obstacle(ndim: int, g, groups: int) -> str | None:
     """Why Winograd F(4×4, 3×3) cannot compute this convolution, or None when it can."""
     if ndim != 2:
         return f"is for 2-D convolutions only, this is {ndim}-D"
+    if groups != 1:
+        return f"needs groups=1, got groups={groups}"
     if g.kernel != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1):
         return (f"needs kernel_size 3, stride 1 and dilation 1, got kernel_size {_show(g.kernel)}, "
                 f"stride {_show(g.stride)}, dilation {_show(g.dilation)}")
     if max(max(lo, hi) for lo, hi in g.padding) > 2:
         return f"needs padding <= 2 (the kernel's size - 1), got {g.padding}"
     return None
+
+
+def _checked_groups(who: str, groups, in_channels: int, out_channels: int) -> int:
+    """``groups`` as a positive int dividing both channel counts, else ValueError."""
+    groups = positive_int(who, "groups", groups)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{who}: in_channels and out_channels must both be divisible by groups, "
+                         f"got in_channels={in_channels}, out_channels={out_channels}, "
+                         f"groups={groups}")
+    return groups
 
 
 def _transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -176,8 +197,8 @@ class ConvND(Layer):
     ndim: int = 0
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0,
-                 dilation=1, bias: bool = True, dtype=np.float32, weight_init=None, seed=None,
-                 algorithm: str = "auto"):
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=np.float32,
+                 weight_init=None, seed=None, algorithm: str = "auto"):
         super().__init__()
         name = type(self).__name__
         self.in_channels = positive_int(name, "in_channels", in_channels)
@@ -185,9 +206,10 @@ class ConvND(Layer):
         who = f"{name}({self.in_channels}, {self.out_channels}, kernel_size={kernel_size!r})"
         self.geometry = window(who, self.ndim, kernel_size, stride, padding, dilation)
         window_within_limits(who, self.geometry)
+        self.groups = _checked_groups(who, groups, self.in_channels, self.out_channels)
         if algorithm not in _ALGORITHMS:
             raise ValueError(f"{who}: algorithm must be one of {_ALGORITHMS}, got {algorithm!r}")
-        obstacle = _winograd_obstacle(self.ndim, self.geometry)
+        obstacle = _winograd_obstacle(self.ndim, self.geometry, self.groups)
         if algorithm == "winograd" and obstacle is not None:
             raise ValueError(f"{who}: algorithm='winograd' {obstacle}")
         self.algorithm = algorithm
@@ -201,7 +223,8 @@ class ConvND(Layer):
         dt = float_dtype(dtype, repr(self))
         rng = np.random.default_rng(seed)
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
-        shape = allocation(repr(self), "weight", (self.out_channels, self.in_channels)
+        shape = allocation(repr(self), "weight", (self.out_channels,
+                                                  self.in_channels // self.groups)
                            + self.kernel_size, dt)
         self.add_param("weight", initial_weight(repr(self), "weight",
                                                 weight_init(shape, rng=rng, dtype=dt), shape, dt))
@@ -224,6 +247,8 @@ class ConvND(Layer):
             parts.append(f"padding={_show(self.padding)}")
         if any(d != 1 for d in self.dilation):
             parts.append(f"dilation={_show(self.dilation)}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
         if not self.bias:
             parts.append("bias=False")
         if self.algorithm != "auto":
@@ -272,8 +297,10 @@ class ConvND(Layer):
         d2 = _transposed_copy(dyg, dy).reshape(self.out_channels, n * positions)
         if self.bias:
             self.grads["bias"] += d2.sum(axis=1)
-        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch, (O, N·P) @ (N·P, R)
-        dw = np.matmul(d2, cols.reshape(rows, n * positions).T)
+        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch per group,
+        # (G, O/G, N·P) @ (G, N·P, R/G)
+        dw = matmul_by_group(by_group(d2, self.groups), by_group(cols.reshape(rows, n * positions),
+                                                                 self.groups).transpose(0, 2, 1))
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
         if not self.needs_input_grad:
             return None
@@ -308,8 +335,8 @@ class ConvTransposeND(Layer):
     ndim: int = 0
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0,
-                 output_padding=0, dilation=1, bias: bool = True, dtype=np.float32,
-                 weight_init=None, seed=None):
+                 output_padding=0, dilation=1, groups: int = 1, bias: bool = True,
+                 dtype=np.float32, weight_init=None, seed=None):
         super().__init__()
         name = type(self).__name__
         self.in_channels = positive_int(name, "in_channels", in_channels)
@@ -326,11 +353,13 @@ class ConvTransposeND(Layer):
         if any(op >= s for op, s in zip(self.output_padding, self.stride)):
             raise ValueError(f"{who}: output_padding must be smaller than the stride "
                              f"{_show(self.stride)}, got {_show(self.output_padding)}")
+        self.groups = _checked_groups(who, groups, self.in_channels, self.out_channels)
         self.bias = bool(bias)
         dt = float_dtype(dtype, repr(self))
         weight_init = weight_init or functools.partial(init.kaiming_uniform, a=math.sqrt(5.0))
         # PyTorch's layout (in, out, *k), so its default gives U(±1/√(out·∏K)) as PyTorch's does
-        shape = allocation(repr(self), "weight", (self.in_channels, self.out_channels)
+        shape = allocation(repr(self), "weight", (self.in_channels,
+                                                  self.out_channels // self.groups)
                            + self.kernel_size, dt)
         w = weight_init(shape, rng=np.random.default_rng(seed), dtype=dt)
         self.add_param("weight", initial_weight(repr(self), "weight", w, shape, dt))
@@ -348,6 +377,8 @@ class ConvTransposeND(Layer):
                                       ("dilation", self.dilation, 1)):
             if any(v != default for v in value):
                 parts.append(f"{label}={_show(value)}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
         if not self.bias:
             parts.append("bias=False")
         return ", ".join(parts)
@@ -378,12 +409,15 @@ class ConvTransposeND(Layer):
         allocation(who, "the columns", (rows, n * positions), dt)
         allocation(who, "the output", (n, self.out_channels) + self._scatter_extent(
             x.shape[2:], out_spatial), dt)
-        # x as (C_in, N·P) and one GEMM for the batch: cols (R, N·P) = W₂ᵀ x
-        scratch = self.scratch
+        # x as (C_in, N·P) and one GEMM for the batch per group: cols (R, N·P) = W₂ᵀ x, as
+        # (G, R/G, N·P) = (G, R/G, C_in/G) @ (G, C_in/G, N·P)
+        scratch, groups = self.scratch, self.groups
         xg = _transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
-        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(dt, copy=False)
+        w2 = self.params["weight"].reshape(self.in_channels, rows // groups).astype(dt, copy=False)
         cols = scratch.array("cols", (rows, n * positions), dt)
-        np.matmul(w2.T, xg.reshape(self.in_channels, n * positions), out=cols)
+        matmul_by_group(by_group(w2, groups).transpose(0, 2, 1),
+                        by_group(xg.reshape(self.in_channels, n * positions), groups),
+                        out=by_group(cols, groups))
         extent = self._scatter_extent(x.shape[2:], out_spatial)
         yp = scratch.array("yp", as5((n, self.out_channels) + extent), dt)
         pick_kernel(col2im, col2im_parallel, cols.size)(cols.reshape(rows, n, positions), yp,
@@ -409,14 +443,16 @@ class ConvTransposeND(Layer):
                                                          *kernel_args(self.geometry, spatial))
         if self.bias:
             self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))
-        d2 = dcols.reshape(rows, n * positions)
-        x2 = xg.reshape(self.in_channels, n * positions)
-        dw = np.matmul(x2, d2.T)                                  # Σ_n x[n] dcols[n]ᵀ, one GEMM
+        groups = self.groups
+        d2 = by_group(dcols.reshape(rows, n * positions), groups)
+        x2 = by_group(xg.reshape(self.in_channels, n * positions), groups)
+        dw = matmul_by_group(x2, d2.transpose(0, 2, 1))  # Σ_n x[n] dcols[n]ᵀ, a GEMM per group
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
         if not self.needs_input_grad:
             return None
-        w2 = self.params["weight"].reshape(self.in_channels, rows).astype(dt, copy=False)
-        dxg = np.matmul(w2, d2).reshape(self.in_channels, n, positions)  # W₂ im2col(δ)
+        w2 = by_group(self.params["weight"].reshape(self.in_channels, rows // groups), groups)
+        dxg = matmul_by_group(w2.astype(dt, copy=False), d2).reshape(self.in_channels, n,
+                                                                     positions)
         dx = np.empty((n, self.in_channels, positions), dtype=dt)
         np.copyto(dx, dxg.transpose(1, 0, 2))
         return dx.reshape(x_shape)
@@ -431,19 +467,22 @@ class ConvTranspose2D(ConvTransposeND):
 
         y[n, o, i·S − P + j·d] += Σ_c x[n, c, i] · W[c, o, j]  (+ b[o]),
 
-    so ⟨conv(x), y⟩ = ⟨x, convT(y)⟩ for the matching convolution without bias.
+    so ⟨conv(x), y⟩ = ⟨x, convT(y)⟩ for the matching convolution without bias. With ``groups``
+    = G, input channel c of group g (c = g·C_in/G + c') scatters only into that group's C_out/G
+    output channels, o = g·C_out/G + o', with W[c, o', j]: the adjoint of the grouped Conv2D.
 
     Parameters
     ----------
-    in_channels, out_channels, kernel_size, stride, padding, dilation, bias, dtype, weight_init, seed
-        As for :class:`Conv2D` (padding is an int or a tuple; no "same").
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype
+        As for :class:`Conv2D` (padding is an int or a tuple; no "same"); likewise weight_init
+        and seed.
     output_padding : int or tuple of 2 ints, default 0
         Extra rows/columns added after the output (must be smaller than the stride), to pick one
         of the input sizes a strided Conv2D maps to the same output size.
 
     Attributes
     ----------
-    params : ``weight`` (C_in, C_out, K_h, K_w) — PyTorch's layout — and ``bias`` (C_out,)
+    params : ``weight`` (C_in, C_out/G, K_h, K_w) — PyTorch's layout — and ``bias`` (C_out,)
 
     Shape
     -----
@@ -455,8 +494,9 @@ class ConvTranspose2D(ConvTransposeND):
     Its backward is that convolution's forward. With cols = im2col(δ) (the windows of δ that the
     matching convolution would read) and W₂ = W reshaped (C_in, C_out·∏K):
     ∂L/∂x[n] = W₂ cols[n] (a convolution of δ), ∂L/∂W₂ = Σ_n x[n] cols[n]ᵀ, ∂L/∂b = Σ δ over
-    the batch and positions. With ``needs_input_grad = False`` backward skips the ∂L/∂x product
-    and returns None.
+    the batch and positions; with G groups, the same per group on its rows of W₂, x and cols
+    (one batched matmul over the groups). With ``needs_input_grad = False`` backward skips the
+    ∂L/∂x product and returns None.
     """
 
     ndim = 2

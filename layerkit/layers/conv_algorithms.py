@@ -64,6 +64,20 @@ def interior(pad_lo: tuple, spatial: tuple) -> tuple:
     return (slice(None), slice(None)) + tuple(slice(lo, lo + s) for lo, s in zip(pad_lo, spatial))
 
 
+def by_group(a: np.ndarray, groups: int) -> np.ndarray:
+    """A 2-D (G·M, K) array as (G, M, K): the rows of each channel group, for one batched
+    matmul over the groups (a view when ``a`` is contiguous)."""
+    return a.reshape(groups, a.shape[0] // groups, a.shape[1])
+
+
+def matmul_by_group(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a[g] @ b[g]`` for every group g of stacks (G, M, K) and (G, K, P), into ``out``
+    (G, M, P) if given; one group is the plain 2-D product (numpy passes it to BLAS as it is)."""
+    if a.shape[0] == 1:
+        return np.matmul(a[0], b[0], out=None if out is None else out[0])[None]
+    return np.matmul(a, b, out=out)
+
+
 def _padded_extent(g, spatial: tuple) -> tuple:
     """The spatial shape of the input padded by the geometry's (lo, hi) padding."""
     return tuple(s + lo + hi for s, (lo, hi) in zip(spatial, g.padding))
@@ -160,10 +174,13 @@ class Im2colConv:
         xp = scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]))
         cols = _columns(conv, xp, n, out_spatial)
         rows, positions = cols.shape[0], cols.shape[2]
-        # one GEMM for the whole batch: Y (O, N·P) = W₂ cols (R, N·P)
-        w2 = conv.params["weight"].reshape(o, rows).astype(dt, copy=False)
+        # one GEMM for the whole batch per group: Y (O, N·P) = W₂ cols (R, N·P), as
+        # (G, O/G, N·P) = (G, O/G, R/G) @ (G, R/G, N·P)
+        groups = conv.groups
+        w2 = conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False)
         yg = scratch.array("yg", (o, n * positions), dt)
-        np.matmul(w2, cols.reshape(rows, n * positions), out=yg)
+        matmul_by_group(by_group(w2, groups), by_group(cols.reshape(rows, n * positions), groups),
+                        out=by_group(yg, groups))
         y = np.empty((n, o, positions), dtype=dt)
         gemm_to_nchw(yg.reshape(o, n, positions), bias, y)   # (N, O, P) + b
         return y.reshape((n, o) + out_spatial), xp, cols
@@ -176,9 +193,12 @@ class Im2colConv:
         """dcols = W₂ᵀ δ, then col2im (the full convolution of δ with the kernels)."""
         g, scratch, cols, x_shape = conv.geometry, conv.scratch, cache.cols, cache.x_shape
         dt, rows = cols.dtype, cols.shape[0]
-        w2 = conv.params["weight"].reshape(conv.out_channels, rows).astype(dt, copy=False)
+        groups = conv.groups
+        w2 = conv.params["weight"].reshape(conv.out_channels, rows // groups).astype(dt, copy=False)
         dcols = scratch.array("dcols", (rows, d2.shape[1]), dt)
-        np.matmul(w2.T, d2, out=dcols)
+        # per group, (G, R/G, O/G) @ (G, O/G, N·P)
+        matmul_by_group(by_group(w2, groups).transpose(0, 2, 1), by_group(d2, groups),
+                        out=by_group(dcols, groups))
         padded = _padded_extent(g, x_shape[2:])
         if padded == x_shape[2:]:
             dxp = np.empty(as5(x_shape), dtype=dt)

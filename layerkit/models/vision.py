@@ -195,7 +195,7 @@ def vgg16(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5
 
 
 def alexnet(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
-            lrn: bool = False, dtype=np.float32, seed=0):
+            lrn: bool = False, groups: int = 1, dtype=np.float32, seed=0):
     """AlexNet (Krizhevsky et al. 2012) for 224×224 images, torchvision's one-tower layer shapes.
 
     Conv2D(C, 64, 11, stride=4, padding=2) - ReLU - MaxPool2D(3, stride=2) -
@@ -210,33 +210,41 @@ def alexnet(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0
     lrn : bool, default False
         True adds the paper's ``LocalResponseNorm(5, alpha=5 · 1e-4, beta=0.75, k=2)`` after the
         first two ReLUs (no parameters; torchvision leaves it out).
+    groups : 1 (default) or 2
+        2 is the paper's two towers: the second, fourth and fifth convolutions (those that did
+        not cross between its two GPUs) become ``groups=2``, each half of the output channels
+        seeing only its half of the input channels. That halves their weights: 60,209,960
+        parameters for C = 3, K = 1000.
 
     Shape
     -----
     x : (N, C, 224, 224) -> logits (N, K). 61,100,840 parameters for C = 3, K = 1000, as
     torchvision's ``alexnet()`` (its adaptive pooling to 6 × 6 is the identity at 224 and is
-    left out). The paper's two-GPU grouped convolutions are not modelled.
+    left out) when ``groups`` = 1.
     """
     who = "alexnet"
     num_classes, in_channels, dt, seed = _common(who, num_classes, in_channels, dtype, seed)
     p = _dropout_p(who, dropout)
     lrn = flag(who, "lrn", lrn)
+    if groups not in (1, 2) or isinstance(groups, bool):
+        raise ValueError(f"alexnet: groups must be 1 or 2, got {groups!r}")
+    g = groups
     norm = (lambda: [LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)]) if lrn else list
     s = lambda i: sub_seed(seed, i)
     layers = [Conv2D(in_channels, 64, 11, stride=4, padding=2, dtype=dt, seed=s(0)), ReLU(),
               *norm(), MaxPool2D(3, stride=2),
-              Conv2D(64, 192, 5, padding=2, dtype=dt, seed=s(1)), ReLU(), *norm(),
+              Conv2D(64, 192, 5, padding=2, groups=g, dtype=dt, seed=s(1)), ReLU(), *norm(),
               MaxPool2D(3, stride=2),
               Conv2D(192, 384, 3, padding=1, dtype=dt, seed=s(2)), ReLU(),
-              Conv2D(384, 256, 3, padding=1, dtype=dt, seed=s(3)), ReLU(),
-              Conv2D(256, 256, 3, padding=1, dtype=dt, seed=s(4)), ReLU(),
+              Conv2D(384, 256, 3, padding=1, groups=g, dtype=dt, seed=s(3)), ReLU(),
+              Conv2D(256, 256, 3, padding=1, groups=g, dtype=dt, seed=s(4)), ReLU(),
               MaxPool2D(3, stride=2),
               Flatten(), Dropout(p, seed=s(5)),
               Linear(256 * 6 * 6, 4096, dtype=dt, seed=s(6)), ReLU(), Dropout(p, seed=s(7)),
               Linear(4096, 4096, dtype=dt, seed=s(8)), ReLU(),
               Linear(4096, num_classes, dtype=dt, seed=s(9))]
     return _classifier(who, "alexnet", layers, num_classes=num_classes, in_channels=in_channels,
-                       dropout=p, lrn=lrn, dtype=dt, seed=seed)
+                       dropout=p, lrn=lrn, groups=g, dtype=dt, seed=seed)
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int, dt: str, seed) -> list:
