@@ -30,10 +30,11 @@ from numba import config as numba_config
 from .config import jit
 from .sigmoid_tanh import sigmoid, tanh
 
-#: Largest batch for which the fused kernels are faster than numpy products + the gate kernel
-#: (benchmarks/sampling.py measures the crossover; it lies between 4 and 16 rows for the
-#: default char-LSTM and Seq2Seq sizes, so 4 is safe for both).
-FUSED_MAX_BATCH = 4
+#: Largest batch for which the fused kernels beat numpy's products + the gate kernel. The fused
+#: cost grows linearly with the rows (each row is a pass of axpys over the weights), the numpy
+#: path's has a fixed part; benchmarks/sampling.py measures both: the crossover lies near 8 rows
+#: for the char-LSTM's LSTM (E = 64, H = 256) and the Seq2Seq decoder's (E = 32, H = 128).
+FUSED_MAX_BATCH = 8
 
 
 def fused_step_pays(n: int) -> bool:
@@ -44,15 +45,27 @@ def fused_step_pays(n: int) -> bool:
 
 @jit(error_model="numpy", nogil=True)
 def _accumulate(v, w_t, acc):
-    """acc += v W (rows n of v (N, K), W = w_t (K, G·H)): each weight row is read once for all
-    rows of the batch, and each acc[n, k] is summed in the order k' = 0, 1, …"""
-    for d in range(v.shape[1]):
+    """acc += v W (rows n of v (N, K), W = w_t (K, G·H)), each acc[n, k] summed in the order
+    k' = 0, 1, …; four weight rows per pass (the same sums, a quarter of the loads and stores
+    of acc), each read once for all rows of the batch."""
+    depth, gh = v.shape[1], w_t.shape[1]
+    d = 0
+    while d + 4 <= depth:
+        w0, w1, w2, w3 = w_t[d], w_t[d + 1], w_t[d + 2], w_t[d + 3]
+        for n in range(v.shape[0]):
+            v0, v1, v2, v3 = v[n, d], v[n, d + 1], v[n, d + 2], v[n, d + 3]
+            a = acc[n]
+            for k in range(gh):
+                a[k] = a[k] + w0[k] * v0 + w1[k] * v1 + w2[k] * v2 + w3[k] * v3
+        d += 4
+    while d < depth:
         w = w_t[d]
         for n in range(v.shape[0]):
             vd = v[n, d]
             a = acc[n]
-            for k in range(w.shape[0]):
+            for k in range(gh):
                 a[k] += w[k] * vd
+        d += 1
 
 
 @jit(error_model="numpy", nogil=True)

@@ -397,24 +397,29 @@ class RecurrentCell:
         return h_out
 
     def _numpy(self, x, h, c, h_out):
-        """Forward's path at T = 1: the two products with numpy, then its gate kernel."""
+        """Forward's path at T = 1: numpy products (on one BLAS thread, in row blocks on
+        parallel threads when large, layerkit.threads) and forward's gate kernel."""
         n = x.shape[0]
-        pre = x @ self.w_ih_t
-        pre += self.bias
+        gh = self.w_hh_t.shape[1]
+        pre = np.empty((n, gh), dtype=self.dtype)
+        hh = h_out if self.kind == "RNN" else np.empty((n, gh), dtype=self.dtype)
         lens = np.ones(n, dtype=np.int64)
-        if self.kind == "RNN":
-            np.matmul(h, self.w_hh_t, out=h_out)
-            rnn_step_forward(pre, h, h_out, 0, lens, self.relu, 0, n)
-            return h_out
-        hh = h @ self.w_hh_t
-        if self.kind == "GRU":
-            hn = np.empty_like(h)
-            gru_step_forward(pre, hh, self.b_hn, hn, h, h_out, 0, lens, 0, n)
-            return h_out
-        c_out, tc = np.empty_like(c), np.empty_like(c)
-        lstm_step_forward(pre, hh, c, c_out, tc, h, h_out, 0, lens, 0, n)
-        return h_out, c_out
+        c_out = np.empty_like(c) if self.has_cell else None
+        scratch = np.empty_like(h)                 # tanh(c') (LSTM), W_hn h + b_hn (GRU)
 
+        def rows(lo, hi):
+            np.matmul(x[lo:hi], self.w_ih_t, out=pre[lo:hi])
+            pre[lo:hi] += self.bias
+            np.matmul(h[lo:hi], self.w_hh_t, out=hh[lo:hi])
+            if self.kind == "RNN":
+                rnn_step_forward(pre, h, h_out, 0, lens, self.relu, lo, hi)
+            elif self.kind == "GRU":
+                gru_step_forward(pre, hh, self.b_hn, scratch, h, h_out, 0, lens, lo, hi)
+            else:
+                lstm_step_forward(pre, hh, c, c_out, scratch, h, h_out, 0, lens, lo, hi)
+
+        run_batch_blocks(rows, n, gh * self.hidden_size)
+        return (h_out, c_out) if self.has_cell else h_out
 
 class RNN(_Recurrent):
     __doc__ = _doc("Elman recurrent layer (tanh or ReLU).", _RNN_EQ, _RNN_BPTT, 1, "(one block)",

@@ -192,10 +192,9 @@ class CharLSTM(Model):
         is no prompt — id 0 is ``"\\n"`` in a ``CharVocab`` of text with line breaks, a natural
         start), then repeatedly: p = softmax(z / temperature) over the last logits z (only the
         ``top_k`` largest kept when given), draw the next id from p with
-        ``np.random.default_rng(seed)``, feed it back carrying (h, c). The prompt goes through
-        ``forward``'s sequence path; each generated id then takes one step of every LSTM
-        (:meth:`layerkit.layers.LSTM.cell`, the same math as forward) and the head as one
-        matrix-vector product.
+        ``np.random.default_rng(seed)``, feed it back carrying (h, c). Each id (of the prompt,
+        then each generated one) takes one step of every LSTM (:meth:`layerkit.layers.LSTM.cell`,
+        the same math as forward) and the head as one matrix-vector product.
 
         Returns
         -------
@@ -231,27 +230,32 @@ class CharLSTM(Model):
         rng = np.random.default_rng(seed)
         out = np.empty(length, dtype=np.int64)
         probs = np.empty((length, self.vocab_size)) if return_probs else None
-        with self._caches_kept():
-            logits, h, c = self._run(prompt, None, None)
-        z = logits[0, -1]
         cells = [lstm.cell() for lstm in self.lstms]
         table = self.embedding.params["weight"]
         w_head = self.head.params["weight"]
         b_head = self.head.params["bias"] if self.head.bias else None
-        hs, cs = list(h), list(c)                     # per layer, each (1, H)
+        hs, cs = [None] * self.num_layers, [None] * self.num_layers     # None: zero states
+
+        def logits_after(token):
+            """Feed one id through every LSTM (one step, carrying hs, cs); the head's logits."""
+            x = table[token:token + 1]
+            for layer, cell in enumerate(cells):
+                hs[layer], cs[layer] = cell.step(x, hs[layer], cs[layer])
+                x = hs[layer]
+            z = w_head @ x[0]
+            if b_head is not None:
+                z += b_head
+            return z
+
+        for token in prompt[0]:
+            z = logits_after(int(token))
         for i in range(length):
             p = die_weights(z, temperature, top_k)
             out[i] = weighted_die(z, temperature, top_k, rng, weights=p)
             if probs is not None:
                 probs[i] = p / p.sum()
             if i + 1 < length:
-                x = table[out[i]:out[i] + 1]
-                for layer, cell in enumerate(cells):
-                    hs[layer], cs[layer] = cell.step(x, hs[layer], cs[layer])
-                    x = hs[layer]
-                z = w_head @ x[0]
-                if b_head is not None:
-                    z += b_head
+                z = logits_after(int(out[i]))
         return (out, probs) if return_probs else out
 
 
