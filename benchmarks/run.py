@@ -65,7 +65,7 @@ class Bench:
     """One timed comparison: ``lk()`` and ``torch()`` do the same work."""
 
     name: str
-    op: str                    # "fwd", "fwd+bwd" or "train step"
+    op: str                    # "fwd", "fwd+bwd", "train step" or "sample"
     shape: str
     lk: Callable[[], object]
     torch: Callable[[], object]
@@ -388,7 +388,23 @@ def e2e_benches(quick: bool):
     return out
 
 
-FAMILIES = [conv_benches, pool_benches, linear_benches, recurrent_benches, e2e_benches]
+def sampling_benches(quick: bool):
+    """Inference loops of one step at a time (benchmarks/sampling.py has the cases)."""
+    import sampling
+
+    length = 20 if quick else 300
+    out = [Bench("CharLSTM.sample", "sample", f"{length} chars batch 1 V=76 E=64 H=256",
+                 sampling.sample_layerkit(length), sampling.sample_torch(length), None, length,
+                 "chars/s")]
+    for batch in ((1, 8) if quick else (1, 128)):
+        out.append(Bench("Seq2Seq.greedy_decode", "sample", f"batch {batch} S=8 T<=9 E=32 H=128",
+                         sampling.greedy_layerkit(batch), sampling.greedy_torch(batch), None,
+                         batch, "sequences/s"))
+    return out
+
+
+FAMILIES = [conv_benches, pool_benches, linear_benches, recurrent_benches, e2e_benches,
+            sampling_benches]
 
 
 # --------------------------------------------------------------------------------------------

@@ -397,13 +397,33 @@ def _sample(args) -> int:
 
     try:
         model = load(args.checkpoint)
-        text = recipes.sample(model, prompt=args.prompt, length=args.length,
-                              temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+        words = (getattr(model, "meta", None) or {}).get("words")
+        sample = recipes.sample if words is None else _sample_words
+        text = sample(model, prompt=args.prompt, length=args.length,
+                      temperature=args.temperature, top_k=args.top_k, seed=args.seed)
     except (FileNotFoundError, ValueError, TypeError) as e:
         print(f"layerkit sample: {e}", file=sys.stderr)
         return 2
     print(text)
     return 0
+
+
+def _sample_words(model, *, prompt, length, temperature, top_k, seed) -> str:
+    """Text from a word-level LM checkpoint (``meta["words"]``: its tokens in id order): the
+    prompt, then ``length`` generated words, tokens joined by spaces. Prompt words outside the
+    vocabulary read as ``<unk>``."""
+    from .data import WordVocab
+
+    vocab = WordVocab(model.meta["words"])
+    if len(vocab) != model.vocab_size:
+        raise ValueError(f"sample: the checkpoint's word list has {len(vocab)} tokens, its model "
+                         f"{model.vocab_size} ids")
+    prompt_ids = vocab.encode(prompt) if prompt else None
+    if prompt_ids is not None and prompt_ids.size == 0:
+        raise ValueError(f"sample: the prompt {prompt!r} holds no words")
+    ids = model.sample(length, prompt_ids=prompt_ids, temperature=temperature, top_k=top_k,
+                       seed=seed)
+    return " ".join(t for t in (prompt, vocab.decode(ids)) if t)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -575,10 +595,12 @@ def _add_train_parser(sub) -> None:
 def _add_sample_parser(sub) -> None:
     """``layerkit sample CHECKPOINT``: text from a language-model checkpoint."""
     sm = sub.add_parser("sample", help="generate text from a language-model checkpoint",
-                        description="Continue a prompt with a char-lstm or ngram checkpoint.")
+                        description="Continue a prompt with a char-lstm, word-lstm or ngram "
+                                    "checkpoint.")
     sm.add_argument("checkpoint")
     sm.add_argument("--prompt", default="", help="text to continue")
-    sm.add_argument("--length", type=int, default=300, help="characters to generate")
+    sm.add_argument("--length", type=int, default=300,
+                    help="characters (words, for a word-lstm checkpoint) to generate")
     sm.add_argument("--temperature", type=float, default=1.0,
                     help="below 1: safer, above 1: more surprising")
     sm.add_argument("--top-k", type=int, default=None, help="draw only from the K likeliest")

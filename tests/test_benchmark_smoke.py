@@ -36,7 +36,8 @@ def test_quick_benchmark_writes_json(tmp_path):
     names = {r["name"] for r in rows}
     for expected in ("Conv2D LeNet conv1", "Conv2D VGG block", "Conv2D ImageNet first layer",
                      "Conv1D 128->128 k=5", "MaxPool2D", "Linear 16->8", "RNN", "LSTM", "GRU",
-                     "LeNet-5 training step", "char-LSTM training step"):
+                     "LeNet-5 training step", "char-LSTM training step", "CharLSTM.sample",
+                     "Seq2Seq.greedy_decode"):
         assert expected in names, (expected, sorted(names))
     for r in rows:
         assert ROW_KEYS <= set(r), r
@@ -44,10 +45,10 @@ def test_quick_benchmark_writes_json(tmp_path):
         assert r["layerkit_ms"] > 0 and r["torch_ms"] > 0 and r["ratio"] > 0, r
         if r["gflop"] is not None:
             assert r["layerkit_gflops"] > 0 and r["layerkit_peak_fraction"] > 0, r
-    assert {r["op"] for r in rows} == {"fwd", "fwd+bwd", "train step"}
+    assert {r["op"] for r in rows} == {"fwd", "fwd+bwd", "train step", "sample"}
     assert {r["order"] for r in rows} == {"natural", "layerkit-first"}
     for r in rows:
-        if r["op"] == "train step":
+        if r["op"] in ("train step", "sample"):
             assert r["layerkit_throughput"] > 0 and r["torch_throughput"] > 0, r
 
     jit = data["jit"]

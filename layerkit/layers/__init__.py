@@ -7,7 +7,7 @@ from .embedding import Embedding
 from .linear import Flatten, Linear
 from .pooling import (AvgPool1D, AvgPool2D, AvgPool3D, ChannelMaxPool, GlobalAvgPool, MaxPool1D,
                       MaxPool2D, MaxPool3D, MaxUnpool2D)
-from .recurrent import GRU, LSTM, RNN, Bidirectional
+from .recurrent import GRU, LSTM, RNN, Bidirectional, RecurrentCell
 from .normalization import BatchNorm1D, BatchNorm2D
 from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
@@ -23,4 +23,4 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
            "Embedding", "RNN", "LSTM", "GRU", "Bidirectional", "Container"]
 __all__ += ["LPPool1D", "LPPool2D", "LocalResponseNorm", "ZeroPadShortcut", "Reshape",
-            "Permute"]
+            "Permute", "RecurrentCell"]

@@ -18,6 +18,7 @@ import numpy as np
 from .. import init
 from ..kernels.recurrent import (gru_step_backward, gru_step_forward, lstm_step_backward,
                                  lstm_step_forward, rnn_step_backward, rnn_step_forward)
+from ..kernels.recurrent_step import fused_step_pays, gru_cell, lstm_cell, rnn_cell
 from ..layer import Layer
 from ..threads import run_batch_blocks
 from .containers import Container
@@ -312,6 +313,114 @@ class _Recurrent(Layer):
         return np.ascontiguousarray(dx.transpose(1, 0, 2))
 
 
+    # -- one step, for inference ------------------------------------------------------------
+    def cell(self) -> "RecurrentCell":
+        """The layer's one-step function with its weights as they are now
+        (:class:`RecurrentCell`): for loops of many steps (sampling, decoding), which would
+        otherwise prepare the weights at every call of :meth:`step`."""
+        return RecurrentCell(self)
+
+
+class RecurrentCell:
+    r"""One step of an RNN, LSTM or GRU for inference: exactly the layer's forward at one time
+    step (same gates, biases, nonlinearity), from a snapshot of the layer's weights.
+
+    ``RecurrentCell(layer)`` (or ``layer.cell()``) copies the weights once, transposed for the
+    step products; later changes to the layer's parameters (an optimizer step) are not seen: take a
+    new cell. It keeps no cache and does not touch the layer's (a pending forward/backward pair
+    is unaffected).
+
+    ``step(x_t, h=None, c=None)``: x_t (N, D), h and c (N, H) (None: zeros; c only for an
+    LSTM), float32 or float64; computed and returned in the layer's dtype: h_t (N, H), for an
+    LSTM (h_t, c_t). For up to a few rows the two products and the gate math run in one fused
+    numba kernel (:mod:`layerkit.kernels.recurrent_step`), for more rows as in forward: numpy
+    products and the forward's gate kernel.
+    """
+
+    def __init__(self, layer: _Recurrent):
+        if not isinstance(layer, _Recurrent):
+            raise TypeError(f"RecurrentCell: expected an RNN, LSTM or GRU, got {layer!r}")
+        self.who = f"{layer!r}.step"
+        self.kind = type(layer).__name__
+        self.input_size, self.hidden_size = layer.input_size, layer.hidden_size
+        self.has_cell = layer.has_cell
+        self.relu = getattr(layer, "nonlinearity", "tanh") == "relu"
+        self.dtype = layer.params["weight_ih"].dtype
+        w_ih, w_hh, b_ih, b_hh = layer._weights(self.dtype)
+        H = self.hidden_size
+        if self.kind == "GRU":
+            bias = b_ih.copy()
+            bias[:2 * H] += b_hh[:2 * H]           # b_hn stays inside r ⊙ (·), as in forward
+            self.b_hn = np.ascontiguousarray(b_hh[2 * H:])
+        else:
+            bias = b_ih + b_hh
+            self.b_hn = None
+        self.bias = np.ascontiguousarray(bias)
+        self.w_ih_t = np.ascontiguousarray(w_ih.T)
+        self.w_hh_t = np.ascontiguousarray(w_hh.T)
+
+    def __repr__(self) -> str:
+        return f"RecurrentCell({self.who[:-len('.step')]})"
+
+    def _state(self, name, s, n):
+        if s is None:
+            return np.zeros((n, self.hidden_size), dtype=self.dtype)
+        check_array(self.who, s, (n, self.hidden_size), name=name)
+        return np.ascontiguousarray(s, dtype=self.dtype)
+
+    def step(self, x_t: np.ndarray, h=None, c=None):
+        """h_t (RNN, GRU) or (h_t, c_t) (LSTM) from x_t (N, D) and the previous state."""
+        who = self.who
+        check_array(who, x_t, ("N", self.input_size), name="x_t")
+        if c is not None and not self.has_cell:
+            raise TypeError(f"{who}: a {self.kind} has no cell state; got c")
+        n = x_t.shape[0]
+        x = np.ascontiguousarray(x_t, dtype=self.dtype)
+        h = self._state("h", h, n)
+        c = self._state("c", c, n) if self.has_cell else None
+        h_out = np.empty_like(h)
+        if n == 0:
+            return (h_out, np.empty_like(h)) if self.has_cell else h_out
+        if fused_step_pays(n):
+            return self._fused(x, h, c, h_out)
+        return self._numpy(x, h, c, h_out)
+
+    def _fused(self, x, h, c, h_out):
+        if self.kind == "LSTM":
+            c_out = np.empty_like(c)
+            lstm_cell(x, h, c, self.w_ih_t, self.w_hh_t, self.bias, h_out, c_out)
+            return h_out, c_out
+        if self.kind == "GRU":
+            gru_cell(x, h, self.w_ih_t, self.w_hh_t, self.bias, self.b_hn, h_out)
+        else:
+            rnn_cell(x, h, self.w_ih_t, self.w_hh_t, self.bias, self.relu, h_out)
+        return h_out
+
+    def _numpy(self, x, h, c, h_out):
+        """Forward's path at T = 1: numpy products (on one BLAS thread, in row blocks on
+        parallel threads when large, layerkit.threads) and forward's gate kernel."""
+        n = x.shape[0]
+        gh = self.w_hh_t.shape[1]
+        pre = np.empty((n, gh), dtype=self.dtype)
+        hh = h_out if self.kind == "RNN" else np.empty((n, gh), dtype=self.dtype)
+        lens = np.ones(n, dtype=np.int64)
+        c_out = np.empty_like(c) if self.has_cell else None
+        scratch = np.empty_like(h)                 # tanh(c') (LSTM), W_hn h + b_hn (GRU)
+
+        def rows(lo, hi):
+            np.matmul(x[lo:hi], self.w_ih_t, out=pre[lo:hi])
+            pre[lo:hi] += self.bias
+            np.matmul(h[lo:hi], self.w_hh_t, out=hh[lo:hi])
+            if self.kind == "RNN":
+                rnn_step_forward(pre, h, h_out, 0, lens, self.relu, lo, hi)
+            elif self.kind == "GRU":
+                gru_step_forward(pre, hh, self.b_hn, scratch, h, h_out, 0, lens, lo, hi)
+            else:
+                lstm_step_forward(pre, hh, c, c_out, scratch, h, h_out, 0, lens, lo, hi)
+
+        run_batch_blocks(rows, n, gh * self.hidden_size)
+        return (h_out, c_out) if self.has_cell else h_out
+
 class RNN(_Recurrent):
     __doc__ = _doc("Elman recurrent layer (tanh or ReLU).", _RNN_EQ, _RNN_BPTT, 1, "(one block)",
                    extra_params="""    nonlinearity : {"tanh", "relu"}, default "tanh"
@@ -368,6 +477,12 @@ class RNN(_Recurrent):
         self._time_loop(loop, n)
         self.dh0 = dh
         return self._param_grads(xt, hs, delta, delta, w_ih)
+
+    def step(self, x_t: np.ndarray, h=None) -> np.ndarray:
+        """One step for inference, h_t = f(W_ih x_t + b_ih + W_hh h + b_hh): x_t (N, D), h (N, H)
+        (None: zeros) -> h_t (N, H) in the layer's dtype. No cache (see
+        :class:`RecurrentCell`; in a loop, ``cell = layer.cell()`` once)."""
+        return RecurrentCell(self).step(x_t, h)
 
 
 class LSTM(_Recurrent):
@@ -438,6 +553,12 @@ class LSTM(_Recurrent):
         self.dh0, self.dc0 = dh, dc
         return self._param_grads(xt, hs, delta, delta, w_ih)
 
+    def step(self, x_t: np.ndarray, h=None, c=None):
+        """One step for inference (the gate equations above at one t): x_t (N, D), h, c (N, H)
+        (None: zeros) -> (h_t, c_t), each (N, H) in the layer's dtype. No cache (see
+        :class:`RecurrentCell`; in a loop, ``cell = layer.cell()`` once)."""
+        return RecurrentCell(self).step(x_t, h, c)
+
 
 class GRU(_Recurrent):
     __doc__ = _doc("Gated recurrent unit layer (PyTorch's formulation).", _GRU_EQ, _GRU_BPTT, 3,
@@ -490,6 +611,12 @@ class GRU(_Recurrent):
         self._time_loop(loop, n)
         self.dh0 = dh
         return self._param_grads(xt, hs, delta_x, delta_h, w_ih)
+
+    def step(self, x_t: np.ndarray, h=None) -> np.ndarray:
+        """One step for inference (the gate equations above at one t): x_t (N, D), h (N, H)
+        (None: zeros) -> h_t (N, H) in the layer's dtype. No cache (see
+        :class:`RecurrentCell`; in a loop, ``cell = layer.cell()`` once)."""
+        return RecurrentCell(self).step(x_t, h)
 
 
 class _BidirectionalCache(NamedTuple):

@@ -47,20 +47,27 @@ def check_length(who: str, length) -> int:
     return int(length)
 
 
-def weighted_die(log_weights: np.ndarray, temperature: float, top_k, rng) -> int:
-    """Draw one index with probability ∝ exp(log_weights / temperature), among the top_k largest
-    (all when top_k is None). One uniform draw u ~ U[0, 1) from ``rng``, inverted through the
-    cumulative distribution: the same generator state gives the same index."""
+def die_weights(log_weights: np.ndarray, temperature: float, top_k) -> np.ndarray:
+    """The unnormalised weights exp(log_weights / temperature − max) (float64), zero outside
+    the top_k largest (all kept when top_k is None): the die :func:`weighted_die` rolls."""
     z = np.asarray(log_weights, dtype=np.float64) / temperature
     if top_k is not None and top_k < z.size:
         keep = np.argpartition(-z, top_k - 1)[:top_k]
         masked = np.full_like(z, -np.inf)
         masked[keep] = z[keep]
         z = masked
-    p = np.exp(z - np.max(z))
+    return np.exp(z - np.max(z))
+
+
+def weighted_die(log_weights: np.ndarray, temperature: float, top_k, rng, *, weights=None) -> int:
+    """Draw one index with probability ∝ exp(log_weights / temperature), among the top_k largest
+    (all when top_k is None). One uniform draw u ~ U[0, 1) from ``rng``, inverted through the
+    cumulative distribution: the same generator state gives the same index. ``weights``: the
+    :func:`die_weights` of these arguments when the caller has them already."""
+    p = die_weights(log_weights, temperature, top_k) if weights is None else weights
     cdf = np.cumsum(p)
     u = rng.random() * cdf[-1]
-    return int(min(np.searchsorted(cdf, u, side="right"), z.size - 1))
+    return int(min(np.searchsorted(cdf, u, side="right"), p.size - 1))
 
 
 class HasSpec:

@@ -150,14 +150,24 @@ class CaptionNet(Model):
         return self.encoder.backward(df)
 
     # -- decoding -------------------------------------------------------------------------------
-    def _step(self, f):
-        """The step function of :func:`beam_search`: state (h, c, f) of M rows."""
-        H = self.hidden_size
+    def _step(self):
+        """The step function of :func:`beam_search`: state (h, c, f) of M rows; one decoder
+        step (:meth:`layerkit.layers.LSTM.cell`, forward's math) and the head's product."""
+        cell = self.decoder.cell()
+        table = self.embedding.params["weight"]
+        w_head = self.head.params["weight"]
+        b_head = self.head.params["bias"] if self.head.bias else None
 
         def step(tokens, state):
             h, c, feats = state
-            y, h, c = self.decoder.forward(self._inputs(tokens[:, None], feats), h, c)
-            return log_softmax(self.head.forward(y)[:, 0], axis=-1), (h, c, feats)
+            u = table[tokens]
+            if self.feed_features:
+                u = np.concatenate([u, feats], axis=1)
+            h, c = cell.step(u, h, c)
+            logits = h @ w_head.T
+            if b_head is not None:
+                logits += b_head
+            return log_softmax(logits, axis=-1), (h, c, feats)
 
         return step
 
@@ -182,7 +192,7 @@ class CaptionNet(Model):
         with self._caches_kept():
             f, s = self._start(images)
             H = self.hidden_size
-            ids, scores = beam_search(self._step(f), (s[:, :H], s[:, H:], f), len(images),
+            ids, scores = beam_search(self._step(), (s[:, :H], s[:, H:], f), len(images),
                                       max_len, bos, eos, beam_size=beam_size,
                                       vocab_size=self.vocab_size, pad=pad)
         return (ids, scores) if return_scores else ids

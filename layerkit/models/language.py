@@ -13,7 +13,7 @@ from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import LSTM
 from ..validation import check_array, check_ids, number_in, positive_int
-from .base import (Model, check_length, check_seed, check_temperature,
+from .base import (Model, check_length, check_seed, check_temperature, die_weights,
                    dtype_name, sizes, sub_seed, weighted_die)
 
 
@@ -185,19 +185,23 @@ class CharLSTM(Model):
 
     # -- generation -----------------------------------------------------------------------------
     def sample(self, length: int, *, prompt_ids=None, temperature: float = 1.0, top_k=None,
-               seed=None, start_id: int = 0) -> np.ndarray:
+               seed=None, start_id: int = 0, return_probs: bool = False):
         """Generate ``length`` ids, one at a time, by rolling "the weighted die".
 
         The LSTM runs from a zero state over the prompt (or over ``start_id`` alone when there
         is no prompt — id 0 is ``"\\n"`` in a ``CharVocab`` of text with line breaks, a natural
         start), then repeatedly: p = softmax(z / temperature) over the last logits z (only the
         ``top_k`` largest kept when given), draw the next id from p with
-        ``np.random.default_rng(seed)``, feed it back as a (1, 1) input carrying (h, c).
+        ``np.random.default_rng(seed)``, feed it back carrying (h, c). Each id (of the prompt,
+        then each generated one) takes one step of every LSTM (:meth:`layerkit.layers.LSTM.cell`,
+        the same math as forward) and the head as one matrix-vector product.
 
         Returns
         -------
         ndarray of int64, shape (length,)
             The generated ids only (not the prompt). The same seed gives the same ids.
+        probs : float64 (length, V), with ``return_probs=True``
+            Row i: the distribution id i was drawn from (after temperature and top_k).
 
         Sampling neither uses nor changes the carried training state, nor the caches of a
         pending ``backward``; temperature → 0 approaches greedy decoding, temperature > 1
@@ -225,13 +229,34 @@ class CharLSTM(Model):
             prompt = np.asarray(prompt_ids, dtype=np.int64)[None, :]
         rng = np.random.default_rng(seed)
         out = np.empty(length, dtype=np.int64)
-        with self._caches_kept():
-            logits, h, c = self._run(prompt, None, None)
-            for i in range(length):
-                out[i] = weighted_die(logits[0, -1], temperature, top_k, rng)
-                if i + 1 < length:
-                    logits, h, c = self._run(out[i:i + 1][None, :], h, c)
-        return out
+        probs = np.empty((length, self.vocab_size)) if return_probs else None
+        cells = [lstm.cell() for lstm in self.lstms]
+        table = self.embedding.params["weight"]
+        w_head = self.head.params["weight"]
+        b_head = self.head.params["bias"] if self.head.bias else None
+        hs, cs = [None] * self.num_layers, [None] * self.num_layers     # None: zero states
+
+        def logits_after(token):
+            """Feed one id through every LSTM (one step, carrying hs, cs); the head's logits."""
+            x = table[token:token + 1]
+            for layer, cell in enumerate(cells):
+                hs[layer], cs[layer] = cell.step(x, hs[layer], cs[layer])
+                x = hs[layer]
+            z = w_head @ x[0]
+            if b_head is not None:
+                z += b_head
+            return z
+
+        for token in prompt[0]:
+            z = logits_after(int(token))
+        for i in range(length):
+            p = die_weights(z, temperature, top_k)
+            out[i] = weighted_die(z, temperature, top_k, rng, weights=p)
+            if probs is not None:
+                probs[i] = p / p.sum()
+            if i + 1 < length:
+                z = logits_after(int(out[i]))
+        return (out, probs) if return_probs else out
 
 
 def char_lstm(vocab_size: int, *, embedding_dim: int = 64, hidden_size: int = 256,

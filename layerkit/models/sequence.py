@@ -111,7 +111,9 @@ class Seq2Seq(Model):
 
     def greedy_decode(self, src: np.ndarray, max_len: int, bos: int, eos: int,
                       src_lengths=None, *, pad: int = 0) -> np.ndarray:
-        """Decode by feeding back the arg-max token, starting from ``bos``.
+        """Decode by feeding back the arg-max token, starting from ``bos``: the encoder's
+        sequence forward, then one decoder step per token (:meth:`layerkit.layers.LSTM.cell`,
+        the same math as forward) and the head's product.
 
         Returns
         -------
@@ -132,16 +134,23 @@ class Seq2Seq(Model):
             h, c = self._encode(src, src_lengths)
             n = src.shape[0]
             out = np.full((n, max_len), pad, dtype=np.int64)
-            tok = np.full((n, 1), bos, dtype=np.int64)
-            done = np.zeros(n, dtype=bool)
-            for t in range(max_len):
-                y, h, c = self.decoder.forward(self.tgt_embedding.forward(tok), h, c)
-                nxt = np.argmax(self.head.forward(y)[:, 0], axis=-1)
-                out[~done, t] = nxt[~done]
-                done |= nxt == eos
-                if done.all():
-                    break
-                tok = nxt[:, None].astype(np.int64)
+        cell = self.decoder.cell()
+        table = self.tgt_embedding.params["weight"]
+        w_head = self.head.params["weight"]
+        b_head = self.head.params["bias"] if self.head.bias else None
+        tok = np.full(n, bos, dtype=np.int64)
+        done = np.zeros(n, dtype=bool)
+        for t in range(max_len):
+            h, c = cell.step(table[tok], h, c)
+            logits = h @ w_head.T
+            if b_head is not None:
+                logits += b_head
+            nxt = np.argmax(logits, axis=-1)
+            out[~done, t] = nxt[~done]
+            done |= nxt == eos
+            if done.all():
+                break
+            tok = nxt
         return out
 
 
