@@ -22,7 +22,8 @@ How it measures
 
     Apart from the timings: JIT cost (``import layerkit`` and the first forward + backward of
     each layer family, in a subprocess with a fresh, empty NUMBA_CACHE_DIR ("cold") and then again
-    with the cache it left ("warm")) and the peak memory of the end-to-end training steps (one
+    with the cache it left ("warm"); and the same for ``layerkit gradcheck``, seconds to its first
+    output line and in total, see cold_start.py) and the peak memory of the end-to-end training steps (one
     subprocess per library and model: ru_maxrss after a few steps, minus ru_maxrss before the
     first step; for layerkit also tracemalloc's peak, which sees numpy's allocations).
 
@@ -631,6 +632,11 @@ def measure_jit(threads: int, quick: bool) -> dict:
             times = json.loads(res.stdout.strip().splitlines()[-1])
             times["total (process wall time)"] = wall
             out[label] = times
+    if not quick:                    # `layerkit gradcheck`, every built-in case: a first run
+        import cold_start
+        for label, r in cold_start.measure().items():
+            out[label]["gradcheck: first output line"] = r["first_line_s"]
+            out[label]["gradcheck: total"] = r["total_s"]
     return out
 
 

@@ -30,6 +30,7 @@ class _Target:
     def __init__(self, name, config, fmt, build, two_draws):
         self.name, self.config, self.format = name, config, fmt
         self.build, self.two_draws = build, two_draws
+        self.case = None             # the builtin.Case of `layerkit gradcheck [NAME]`
 
 
 def _targets(args) -> list:
@@ -68,7 +69,67 @@ def _builtin_target(case):
     def build(rng, near_zero, case=case):
         layer, inputs, *extra = case.build(rng)
         return layer, inputs, extra[0] if extra else None, None
-    return _Target(case.name, case.config, "built-in", build, False)
+    target = _Target(case.name, case.config, "built-in", build, False)
+    target.case = case
+    return target
+
+
+def warm_builtin(indices: list, options: dict) -> None:
+    """Check the built-in cases ``indices`` with ``options`` (the gradcheck options) and drop
+    the results: run in a worker process, it leaves in numba's cache every kernel the checks
+    compile, for the main process to load."""
+    from . import jit_notice
+    from .check import builtin as builtin_checks
+    jit_notice.announced()                  # the main process told the user already
+    args = argparse.Namespace(**options)
+    for index in indices:
+        try:
+            _check_one(_builtin_target(builtin_checks.CASES[index]), False, args)
+        except Exception:                   # the main process checks it again and reports
+            pass
+
+
+_WARM_OPTIONS = ("dtype", "eps", "tol", "seed", "max_coords")
+
+
+class _Warming:
+    """Worker processes warming numba's cache for the built-in ``targets``, one job per kernel
+    family (cases sharing kernels compile them once), families in the order they first come."""
+
+    def __init__(self, targets, args, processes):
+        from .check import builtin as builtin_checks
+        from .check import precompile
+        families = {}                        # family -> case indices, in order of first case
+        self.job_of = {}                     # target -> its family's job number
+        for t in targets:
+            fam = builtin_checks.kernel_family(t.case)
+            self.job_of[t] = list(families).index(fam) if fam in families else len(families)
+            families.setdefault(fam, []).append(builtin_checks.CASES.index(t.case))
+        options = {k: getattr(args, k) for k in _WARM_OPTIONS}
+        self.pool = precompile.Background(warm_builtin, [(ix, options) for ix in
+                                                         families.values()], processes)
+
+    def wait(self, target) -> None:
+        if target in self.job_of:
+            self.pool.wait(self.job_of[target])
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _background_compile(targets, args):
+    """With a cold kernel cache and two idle cores or more: :class:`_Warming` for the built-in
+    ``targets`` (announced on stderr), else None."""
+    from . import jit_notice
+    from .check import precompile
+
+    cold, cores = precompile.cold_kernel_modules(), precompile.idle_cores()
+    if not targets or cores < 2 or jit_notice.estimate_s(cold) <= jit_notice.THRESHOLD_S:
+        return None                 # (on busy cores the workers made a first run slower)
+    warming = _Warming(targets, args, cores)
+    jit_notice.announced()
+    _progress(jit_notice.message(jit_notice.estimate_s(cold) / cores, cores))
+    return warming
 
 
 def _describe(feed, args) -> str:
@@ -235,19 +296,34 @@ def _gradcheck(args) -> int:
         return 0
     dtype = np.dtype(args.dtype)
     results, extra = [], []          # extra: (format, draw, names, notes) per result
+    background = None                # worker processes compiling kernels ahead of the checks
     try:
-        for target in _targets(args):
+        targets = _targets(args)
+        built_in = [t for t in targets if t.case is not None]
+        if built_in:
+            _progress(f"layerkit gradcheck: checking {len(built_in)} built-in configuration(s) "
+                      f"({dtype}) ...")
+        background = _background_compile(built_in, args)
+        for target in targets:
+            if background is not None:
+                background.wait(target)
             draws = (False, True) if target.two_draws and args.draws == 2 else (False,)
             for k, near_zero in enumerate(draws, 1):
                 report, layer, fmt = _check_one(target, near_zero, args)
                 config = target.config + ("; " if target.config else "") + \
                     ("draw 2 (near 0)" if near_zero else "draw 1") if len(draws) == 2 \
                     else target.config
+                if target.case is not None:
+                    _progress(progress_line(len(results) + 1, len(targets), target.name, config,
+                                            report))
                 results.append((target.name, config, report))
                 names = [t.name for t in report.tensors]
                 extra.append((fmt, k, names, list(getattr(layer, "notes", ()))))
     except UsageError as e:
         return _usage_error(args, e)
+    finally:
+        if background is not None:
+            background.close()
 
     failed = [(n, c) for n, c, r in results if not r.passed]
     if args.json:
@@ -275,6 +351,20 @@ def _gradcheck(args) -> int:
     else:
         print("all passed")
     return 1 if failed else 0
+
+
+def progress_line(k: int, n: int, name: str, config: str, report) -> str:
+    """One checked built-in configuration, as printed on stderr while the run goes on:
+    ``[ k/n] name [config]: pass|FAIL, worst relative error e``."""
+    width = len(str(n))
+    verdict = "pass" if report.passed else "FAIL"
+    return (f"[{k:>{width}}/{n}] {name} [{config}]: {verdict}, worst relative error "
+            f"{report.max_rel_error:.1e}")
+
+
+def _progress(line: str) -> None:
+    """A progress line on stderr, flushed at once (stdout keeps the table or the JSON)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _usage_error(args, e) -> int:

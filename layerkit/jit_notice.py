@@ -9,7 +9,7 @@ the listener looks into that kernel's cache folder: the kernel modules without a
 (``<module>.<function>-<line>.py<ver>.nbi``) are still to be compiled, and if their estimated
 compile time is above :data:`THRESHOLD_S` it prints, once per process::
 
-    compiling layerkit's numba kernels (first run only, up to ~34 s; cached afterwards) ...
+    compiling layerkit's kernels (first run only, up to ~43 s) ...
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["install", "on_first_compile", "cold_modules", "estimate_s", "message", "COMPILE_S",
-           "THRESHOLD_S"]
+__all__ = ["install", "on_first_compile", "cold_modules", "estimate_s", "message", "announced",
+           "COMPILE_S", "THRESHOLD_S"]
 
-#: Estimated cold compile time of each kernel module in seconds: what `layerkit gradcheck`
-#: spent compiling each (timed with the same event) on 2 shared cores with an empty cache.
-COMPILE_S = {"activations": 0.5, "conv": 5.5, "winograd": 2.7, "pooling": 20.0,
-             "recurrent": 5.0, "sigmoid_tanh": 0.5}
+#: Estimated cold compile time of each kernel module in seconds: what the float64 checks of
+#: `layerkit gradcheck` spent on each module's first cases with an empty cache, on 2 shared
+#: cores (one build per kernel: float64, serial; float32 and parallel builds compile as well when
+#: training calls them).
+COMPILE_S = {"activations": 1.2, "conv": 10.0, "winograd": 4.6, "pooling": 8.1, "lppool": 7.0,
+             "recurrent": 11.5, "sigmoid_tanh": 0.3}
 #: Compilation expected to take longer than this is announced.
 THRESHOLD_S = 1.0
 KERNELS_PACKAGE = "layerkit.kernels."
@@ -46,8 +48,15 @@ def estimate_s(modules) -> float:
     return sum(COMPILE_S.get(m, 1.0) for m in modules)
 
 
-def message(seconds: float) -> str:
-    return f"compiling layerkit's kernels (first run only, up to ~{seconds:.0f} s) ..."
+def message(seconds: float, processes: int = 1) -> str:
+    where = f" in {processes} processes" if processes > 1 else ""
+    return f"compiling layerkit's kernels (first run only, up to ~{seconds:.0f} s{where}) ..."
+
+
+def announced() -> None:
+    """From now on this process prints no notice (it announced the compilation itself, or it
+    is a worker compiling for a process that did)."""
+    _state["checked"] = True
 
 
 def on_first_compile(dispatcher, file=None) -> bool:

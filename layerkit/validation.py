@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 
 import numpy as np
 
@@ -183,6 +184,21 @@ def _physical_memory() -> float:
         return math.inf
 
 
+#: Seconds a reading of the available memory is reused: every forward checks its allocations,
+#: and reading /proc/meminfo each time cost more than many small layers' forward itself.
+MEMORY_READING_S = 1.0
+_reading = {"at": -math.inf, "bytes": math.inf}
+
+
+def _available_memory() -> float:
+    """:func:`_physical_memory`, read again only when the last reading is older than
+    :data:`MEMORY_READING_S`."""
+    now = time.monotonic()
+    if now - _reading["at"] >= MEMORY_READING_S:
+        _reading["bytes"], _reading["at"] = _physical_memory(), now
+    return _reading["bytes"]
+
+
 def _gib(nbytes: float) -> str:
     return f"{nbytes / 2**30:.3g} GiB"
 
@@ -192,7 +208,7 @@ def allocation(who: str, what: str, shape: tuple, dtype) -> tuple:
     hyperparameters or input) fits in this machine's memory; raise MemoryError naming ``who``,
     ``what`` and the size otherwise. Returns ``shape``."""
     nbytes = float(np.dtype(dtype).itemsize) * math.prod(float(s) for s in shape)
-    ram = _physical_memory()
+    ram = _available_memory()
     if nbytes > ram:
         raise MemoryError(f"{who}: {what} of shape {tuple(shape)} ({np.dtype(dtype)}) would need "
                           f"{_gib(nbytes)}, more than the {_gib(ram)} of memory available")

@@ -44,10 +44,11 @@ def test_warm_cache_says_nothing(tmp_path, capsys, fresh_state):
 def test_only_the_cold_modules_count_and_a_short_compile_is_not_announced(tmp_path, capsys,
                                                                           fresh_state):
     for module in jit_notice.COMPILE_S:
-        if module != "activations":                        # 0.5 s: below the 1 s threshold
+        if module != "sigmoid_tanh":                       # 0.3 s: below the 1 s threshold
             (tmp_path / f"{module}.kernel-3.py311.nbi").write_bytes(b"")
-    assert jit_notice.cold_modules(tmp_path) == ["activations"]
-    assert jit_notice.on_first_compile(_dispatcher("layerkit.kernels.activations",
+    assert jit_notice.estimate_s(["sigmoid_tanh"]) < jit_notice.THRESHOLD_S
+    assert jit_notice.cold_modules(tmp_path) == ["sigmoid_tanh"]
+    assert jit_notice.on_first_compile(_dispatcher("layerkit.kernels.sigmoid_tanh",
                                                    tmp_path)) is False
     assert capsys.readouterr().err == ""
 

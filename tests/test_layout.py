@@ -67,11 +67,13 @@ PUBLIC = {
     "layerkit.train.recipe_segnet": ["segnet", "segmentation_scores"],
     "layerkit.train.scores": ["bleu", "confusion_matrix", "iou_per_class", "mean_iou"],
     "layerkit.train.steps": ["train_steps"],
-    "layerkit.cli": ["main", "build_parser"],
+    "layerkit.cli": ["main", "build_parser", "progress_line", "warm_builtin"],
     "layerkit.interop": ["to_torch", "from_torch", "state_dict", "load_state_dict",
                          "torch_names"],
     "layerkit.jit_notice": ["install", "on_first_compile", "cold_modules", "estimate_s",
-                            "message", "COMPILE_S", "THRESHOLD_S"],
+                            "message", "announced", "COMPILE_S", "THRESHOLD_S"],
+    "layerkit.check.precompile": ["kernel_cache_dir", "cold_kernel_modules", "cores",
+                                  "idle_cores", "Background"],
 }
 
 

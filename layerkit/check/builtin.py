@@ -228,6 +228,22 @@ CASES += [
 ]
 
 
+#: Layers whose cases compile the same numba kernels: their cases warm the cache together.
+KERNEL_FAMILIES = {"Conv1D": "im2col", "Conv2D": "im2col", "ConvTranspose2D": "im2col",
+                   "Conv3D": "im2col", "MaxPool2D": "maxpool", "MaxPool1D": "maxpool",
+                   "MaxPool3D": "maxpool", "MaxUnpool2D": "maxpool", "AvgPool1D": "avgpool",
+                   "AvgPool2D": "avgpool", "AvgPool3D": "avgpool", "LPPool1D": "lppool",
+                   "LPPool2D": "lppool", "Bidirectional": "LSTM", "ReLU": "relu",
+                   "LeakyReLU": "relu", "Sigmoid": "sigmoid_tanh", "Tanh": "sigmoid_tanh"}
+
+
+def kernel_family(case: Case) -> str:
+    """The group of cases that share ``case``'s numba kernels (Winograd has its own)."""
+    if "Winograd" in case.config:
+        return "winograd"
+    return KERNEL_FAMILIES.get(case.name, case.name)
+
+
 def names() -> list[str]:
     """The distinct layer and loss names with built-in cases, in order."""
     return list(dict.fromkeys(c.name for c in CASES))
