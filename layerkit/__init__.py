@@ -33,5 +33,5 @@ from . import check, checkpoint, data, models, testing, train  # noqa: E402 - th
 __version__ = "0.1.0"
 
 __all__ = ["Layer", *layers.__all__, "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
-           "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport", "init",
-           "check", "checkpoint", "data", "models", "testing", "train"]
+           "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport",
+           "init", "check", "checkpoint", "data", "models", "testing", "train"]

@@ -58,8 +58,8 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     algorithm : "auto" (default), "im2col" or "winograd"
         How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
         Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1, padding ≤ 2 and
-        groups = 1 only; "auto" takes im2col for grouped convolutions): 4× fewer multiplications, float32 rounding error a few times larger than
-        im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
+        groups = 1 only; "auto" takes im2col for grouped convolutions): 4× fewer
+        multiplications, float32 rounding error a few times larger than im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
         the smaller one times the number of output positions is ≥ 32²·24·24 (32 channels from
         24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster;
         :meth:`algorithm_for` tells).
@@ -101,9 +101,10 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     scatter-adds dcols back onto the padded x (the full convolution above), whose padding is
     then cut off. With G groups the rows of cols are already ordered group by group, so each
     GEMM becomes one batched matmul over the groups, (G, O/G, R/G) @ (G, R/G, N·P), with the
-    same columns and the same col2im (depthwise: C products of one row each). The columns are the cache kept for backward. With ``needs_input_grad = False``
-    (the first layer of a network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None:
-    no dcols GEMM, no col2im.
+    same columns and the same col2im (depthwise: C products of one row each). The columns are
+    the cache kept for backward. With ``needs_input_grad = False`` (the first layer of a
+    network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no
+    col2im.
 
     Winograd (kernels/winograd.py): each 4×4 output block is Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A,
     and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), for about 64 tiles at
