@@ -1,6 +1,7 @@
 """One model shared by several threads: eval-mode forward gives each thread its serial result;
 a forward/backward pair from two threads at once on one layer raises instead of mixing caches."""
 
+import concurrent.futures
 import threading
 
 import numpy as np
@@ -188,24 +189,19 @@ def test_a_backward_while_another_threads_backward_runs_raises():
     rng = np.random.default_rng(2)
     xa, xb = rng.standard_normal((2, 4, 3))
     dy = np.ones((4, 2))
-    errors = []
 
     def thread_a():
-        try:
-            layer.forward(xa)
-            layer.backward(dy)
-        except BaseException as err:
-            errors.append(err)
-
-    a = threading.Thread(target=thread_a)
-    a.start()
-    assert layer.entered.wait(10)
-    layer.forward(xb)
-    with pytest.raises(RuntimeError, match="while another thread's backward on this layer"):
+        layer.forward(xa)
         layer.backward(dy)
-    layer.release.set()
-    a.join()
-    assert not errors, errors
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        a = pool.submit(thread_a)
+        assert layer.entered.wait(10)
+        layer.forward(xb)
+        with pytest.raises(RuntimeError, match="while another thread's backward on this layer"):
+            layer.backward(dy)
+        layer.release.set()
+        a.result(timeout=10)                    # re-raises anything thread A raised
     np.testing.assert_allclose(layer.grads["weight"], dy.T @ xa)   # only A's pair was added
     layer.forward(xb)                       # A is done: B's own pair works and accumulates
     layer.backward(dy)

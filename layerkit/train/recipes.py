@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import data as D
+from ..layers.softmax import log_softmax
 from ..losses import CrossEntropy
 from ..optim import Adam, clip_grad_norm
 from ..threads import blas_threads
@@ -194,8 +195,6 @@ def cold_start_perplexity(model, ids: np.ndarray, *, window: int = 100, first: i
     characters, over whole windows). Validation during training carries the state through the
     text and so measures a warmed-up model only. The model is left in eval mode with its
     carried states reset."""
-    from ..layers.softmax import log_softmax
-
     window = positive_int("cold_start_perplexity", "window", window)
     first = min(positive_int("cold_start_perplexity", "first", first), window)
     n = (len(ids) - 1) // window
