@@ -142,13 +142,46 @@ def _controller():
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_libraries() -> tuple:
+    """The BLAS libraries threadpoolctl found (found once), empty without threadpoolctl."""
+    controller = _controller()
+    if controller is None:
+        return ()
+    return tuple(lib for lib in controller.lib_controllers if lib.user_api == "blas")
+
+
+class _BlasThreads:
+    """Context manager behind :func:`blas_threads`: sets each BLAS library's thread count to
+    ``n`` where it differs and puts back the previous counts on exit. One call costs a few
+    microseconds (threadpoolctl's own ``limit`` re-reads every library's info each time)."""
+
+    __slots__ = ("n", "restore")
+
+    def __init__(self, n: int):
+        self.n, self.restore = n, []
+
+    def __enter__(self):
+        for lib in _blas_libraries():
+            before = lib.get_num_threads()
+            if before != self.n:
+                lib.set_num_threads(self.n)
+                self.restore.append((lib, before))
+        return self
+
+    def __exit__(self, *exc):
+        for lib, before in reversed(self.restore):
+            lib.set_num_threads(before)
+        self.restore = []
+        return False
+
+
 def blas_threads(n: int | None):
     """A context manager running its block with numpy's BLAS on ``n`` threads (no-op when
     ``n`` is None or threadpoolctl is not installed); the previous setting is restored."""
-    controller = _controller()
-    if n is None or controller is None:
+    if n is None or not _blas_libraries():
         return contextlib.nullcontext()
-    return controller.limit(limits=n, user_api="blas")
+    return _BlasThreads(int(n))
 
 
 @functools.lru_cache(maxsize=1)

@@ -209,3 +209,15 @@ def test_other_threads_and_the_restart(daemon, restarted):
             "print(len(layerkit.threads.SETTLED['openblas_restarted']))\n")
     out, _ = _run_fresh(code)
     assert out.split() == [str(restarted)]
+
+
+def test_nested_limits_restore_in_order():
+    before = _blas_threads_now()
+    with blas_threads(2):
+        with blas_threads(1):
+            assert set(_blas_threads_now()) == {1}
+            with blas_threads(1):                  # already 1: nothing to change or restore
+                assert set(_blas_threads_now()) == {1}
+            assert set(_blas_threads_now()) == {1}
+        assert set(_blas_threads_now()) == {2}
+    assert _blas_threads_now() == before
