@@ -79,3 +79,44 @@ def test_a_small_uniform_error_is_caught():
 
     report = gradcheck(Off(np.tanh, lambda v: 1 - np.tanh(v) ** 2), RNG.standard_normal((4, 5)))
     assert not report.passed
+
+
+# -- the two-point first pass: D(h) alone where it already agrees ---------------------------------
+
+class _Counted(Elementwise):
+    calls = 0
+
+    def forward(self, x):
+        type(self).calls += 1
+        return super().forward(x)
+
+
+def _forward_calls(f, df, x) -> int:
+    _Counted.calls = 0
+    report = gradcheck(_Counted(f, df), x)
+    assert report.passed, report
+    return _Counted.calls
+
+
+def test_a_smooth_correct_layer_costs_two_forwards_per_element():
+    # The checker's fixed calls (first forward, backward passes, probes) cancel in the difference.
+    small = _forward_calls(np.sin, np.cos, RNG.standard_normal(5))
+    large = _forward_calls(np.sin, np.cos, RNG.standard_normal(10))
+    assert large - small == 2 * 5
+
+
+def test_strong_curvature_takes_the_fourth_order_pass_and_passes():
+    # exp(5x): D(h) is off by (5h)²/6 ≈ 4e-8 relative, above a tenth of the tolerance, so
+    # every element needs D(2h) as well (four forwards), and the fourth-order estimate passes.
+    f, df = (lambda v: np.exp(5 * v)), (lambda v: 5 * np.exp(5 * v))
+    small = _forward_calls(f, df, RNG.uniform(-0.1, 0.1, 5))
+    large = _forward_calls(f, df, RNG.uniform(-0.1, 0.1, 10))
+    assert large - small == 4 * 5
+
+
+@pytest.mark.parametrize("error", [3e-7, -3e-7, 2e-6])
+def test_an_error_just_above_the_tolerance_is_caught(error):
+    wrong = Elementwise(np.sin, lambda v: np.cos(v) * (1 + error))
+    report = gradcheck(wrong, RNG.uniform(0.2, 1.2, (3, 4)))      # cos well away from 0
+    assert not report.passed and report.tensors[0].status == "fail", report
+    assert report.tensors[0].max_rel_error == pytest.approx(abs(error), rel=0.05)
