@@ -7,8 +7,9 @@
   recipe's model) against Embedding -> LSTMCell -> Linear -> softmax -> torch.multinomial under
   ``torch.no_grad()``, one character at a time: milliseconds per character.
 - ``Seq2Seq.greedy_decode`` (13 ids, E = 32, H = 128: the seq2seq recipe's model) of 8-id
-  sources, 9 output steps, at batch 1 and 128, against nn.LSTM over the source and an LSTMCell
-  loop with arg max: sequences per second.
+  sources, up to 9 output steps, at batch 1 and 128, against nn.LSTM over the source and an
+  LSTMCell loop with arg max, both with the same weights (they decode the same ids): sequences
+  per second.
 - The crossover of :func:`layerkit.kernels.recurrent_step.fused_step_pays`: one LSTM step by the
   fused kernel and by the numpy path (products + the forward's gate kernel) at growing batch.
 
@@ -71,21 +72,33 @@ def _sources(batch: int):
     return rng.integers(3, SEQ["vocab"], size=(batch, SEQ["src_len"]))
 
 
+def _seq2seq():
+    return lk.models.Seq2Seq(SEQ["vocab"], SEQ["vocab"], embedding_dim=SEQ["emb"],
+                             hidden_size=SEQ["hidden"], seed=0)
+
+
 def greedy_layerkit(batch: int):
-    model = lk.models.Seq2Seq(SEQ["vocab"], SEQ["vocab"], embedding_dim=SEQ["emb"],
-                              hidden_size=SEQ["hidden"], seed=0)
-    src = _sources(batch)
+    model, src = _seq2seq(), _sources(batch)
     return lambda: model.greedy_decode(src, SEQ["max_len"], bos=1, eos=2)
 
 
 def greedy_torch(batch: int):
     """nn.LSTM over the sources, then an LSTMCell loop feeding back the arg max, stopping once
-    every row has produced EOS (as greedy_decode does)."""
+    every row has produced EOS (as greedy_decode does), with the layerkit model's weights (so
+    both decode the same ids and run the same number of steps)."""
     from torch import nn
-    torch.manual_seed(0)
+    model = _seq2seq()
     V, E, H = SEQ["vocab"], SEQ["emb"], SEQ["hidden"]
     src_emb, encoder = nn.Embedding(V, E), nn.LSTM(E, H, batch_first=True)
     tgt_emb, decoder, head = nn.Embedding(V, E), nn.LSTMCell(E, H), nn.Linear(H, V)
+    with torch.no_grad():
+        src_emb.weight.copy_(torch.from_numpy(model.src_embedding.params["weight"]))
+        tgt_emb.weight.copy_(torch.from_numpy(model.tgt_embedding.params["weight"]))
+        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(encoder, key + "_l0").copy_(torch.from_numpy(model.encoder.params[key]))
+            getattr(decoder, key).copy_(torch.from_numpy(model.decoder.params[key]))
+        head.weight.copy_(torch.from_numpy(model.head.params["weight"]))
+        head.bias.copy_(torch.from_numpy(model.head.params["bias"]))
     src = torch.from_numpy(_sources(batch))
 
     def run():
@@ -102,8 +115,13 @@ def greedy_torch(batch: int):
                 done |= tok == 2
                 if bool(done.all()):
                     break
-            return out
+            return out.numpy()
     return run
+
+
+def same_decodes(batch: int) -> bool:
+    """The two loops decode the same ids (so they time the same work)."""
+    return bool(np.array_equal(greedy_layerkit(batch)(), greedy_torch(batch)()))
 
 
 def crossover(batches, repeat: int) -> list[tuple[str, int, float, float]]:
@@ -135,6 +153,8 @@ def main(argv=None) -> int:
     print(f"CharLSTM.sample {length} chars, batch 1: layerkit {1e3 * lk_ms / length:7.1f} µs/char,"
           f" torch {1e3 * t_ms / length:7.1f} µs/char, ratio {lk_ms / t_ms:.2f}")
     for batch in (1, 128):
+        if not same_decodes(batch):
+            print(f"warning: greedy_decode batch {batch}: layerkit and torch decode different ids")
         lk_ms, t_ms = paired_median_ms(greedy_layerkit(batch), greedy_torch(batch), repeat=repeat)
         print(f"Seq2Seq.greedy_decode batch {batch:3}: layerkit {batch / lk_ms * 1e3:9.0f} seq/s, "
               f"torch {batch / t_ms * 1e3:9.0f} seq/s, ratio (time) {lk_ms / t_ms:.2f}")

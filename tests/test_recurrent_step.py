@@ -54,6 +54,44 @@ def test_steps_reproduce_forward_float64(cls, kw, n):
         np.testing.assert_allclose(c, ref[2], rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("n", [0, 1, 3, 12])
+@pytest.mark.parametrize("cls, kw", CELLS, ids=IDS)
+def test_run_gives_forwards_final_state_with_and_without_lengths(cls, kw, n):
+    """Both paths: the fused kernel (few rows) and one input product then numpy steps (12)."""
+    layer = _layer(cls, kw)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, 5, 5))
+    h0 = rng.standard_normal((n, 6))
+    c0 = rng.standard_normal((n, 6)) if layer.has_cell else None
+    cell = layer.cell()
+    for lengths in (None, rng.integers(1, 6, size=n)):
+        states = (h0, c0) if layer.has_cell else (h0,)
+        ref = layer.forward(x, *states, lengths=lengths)
+        got = cell.run(x, *states, lengths=lengths)
+        got = got if layer.has_cell else (got,)
+        for g, r in zip(got, ref[1:]):
+            assert g.shape == (n, 6) and g.dtype == np.float64
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-13)
+    zero = cell.run(x)                                  # None: zero initial states
+    ref = layer.forward(x)
+    np.testing.assert_allclose(zero[0] if layer.has_cell else zero, ref[1], rtol=1e-12,
+                               atol=1e-13)
+
+
+def test_run_rejects_bad_inputs_with_the_layers_name():
+    cell = _layer(lk.LSTM, {}).cell()
+    with pytest.raises(ValueError, match=r"LSTM\(5, 6.*\.run: expected x of shape \(N, T, 5\)"):
+        cell.run(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"\.run: expected x of shape \(N, T, 5\) with T ≥ 1"):
+        cell.run(np.zeros((2, 0, 5)))
+    with pytest.raises(ValueError, match=r"\.run: lengths must lie in \[1, T\] = \[1, 3\]"):
+        cell.run(np.zeros((2, 3, 5)), lengths=np.array([1, 4]))
+    with pytest.raises(ValueError, match=r"expected h of shape \(2, 6\), got \(2, 5\)"):
+        cell.run(np.zeros((2, 3, 5)), np.zeros((2, 5)))
+    with pytest.raises(TypeError, match=r"GRU.*\.run: a GRU has no cell state"):
+        _layer(lk.GRU, {}).cell().run(np.zeros((2, 3, 5)), None, np.zeros((2, 6)))
+
+
 @pytest.mark.parametrize("n", [1, 4, 9])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls, kw", CELLS, ids=IDS)

@@ -396,20 +396,62 @@ class RecurrentCell:
             rnn_cell(x, h, self.w_ih_t, self.w_hh_t, self.bias, self.relu, h_out)
         return h_out
 
-    def _numpy(self, x, h, c, h_out):
+    def run(self, x: np.ndarray, h=None, c=None, lengths=None):
+        """The state after reading the sequences x (N, T, D) from h, c (None: zeros), each row
+        stopping at its own last step (``lengths`` (N,) in [1, T], None: all T): h_T (N, H),
+        for an LSTM (h_T, c_T). The same as the layer's forward returns for its final state, by
+        :meth:`step` at every t, so a short sequence at batch 1 (an encoder before decoding)
+        pays no sequence machinery; for many rows the input products run as one product first."""
+        who = self.who[:-len(".step")] + ".run"
+        check_array(who, x, ("N", "T", self.input_size))
+        n, steps = x.shape[:2]
+        if steps < 1:
+            raise ValueError(f"{who}: expected x of shape (N, T, {self.input_size}) with T ≥ 1, "
+                             f"got {x.shape}")
+        if c is not None and not self.has_cell:
+            raise TypeError(f"{who}: a {self.kind} has no cell state; got c")
+        lens = sequence_lengths(who, lengths, n, steps)
+        h = self._state("h", h, n)
+        c = self._state("c", c, n) if self.has_cell else None
+        if n == 0:
+            return (h.copy(), c.copy()) if self.has_cell else h.copy()
+        xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)     # (T, N, D)
+        fused = fused_step_pays(n)
+        if not fused:
+            pre_all = (xt.reshape(steps * n, -1) @ self.w_ih_t).reshape(steps, n, -1)
+            pre_all += self.bias
+        ragged = bool(np.any(lens < steps))
+        for t in range(steps):
+            if fused:
+                out = self._fused(xt[t], h, c, np.empty_like(h))
+            else:
+                out = self._numpy(None, h, c, np.empty_like(h), pre=pre_all[t])
+            h_new, c_new = out if self.has_cell else (out, None)
+            if ragged:
+                live = (t < lens)[:, None]
+                h_new = np.where(live, h_new, h)
+                c_new = np.where(live, c_new, c) if self.has_cell else None
+            h, c = h_new, c_new
+        return (h, c) if self.has_cell else h
+
+    def _numpy(self, x, h, c, h_out, pre=None):
         """Forward's path at T = 1: numpy products (on one BLAS thread, in row blocks on
-        parallel threads when large, layerkit.threads) and forward's gate kernel."""
-        n = x.shape[0]
+        parallel threads when large, layerkit.threads) and forward's gate kernel. ``pre``:
+        x W_ihᵀ + bias already computed (x is then not read)."""
+        n = h.shape[0]
         gh = self.w_hh_t.shape[1]
-        pre = np.empty((n, gh), dtype=self.dtype)
+        given = pre is not None
+        pre = np.array(pre, dtype=self.dtype, order="C") if given else \
+            np.empty((n, gh), dtype=self.dtype)
         hh = h_out if self.kind == "RNN" else np.empty((n, gh), dtype=self.dtype)
         lens = np.ones(n, dtype=np.int64)
         c_out = np.empty_like(c) if self.has_cell else None
         scratch = np.empty_like(h)                 # tanh(c') (LSTM), W_hn h + b_hn (GRU)
 
         def rows(lo, hi):
-            np.matmul(x[lo:hi], self.w_ih_t, out=pre[lo:hi])
-            pre[lo:hi] += self.bias
+            if not given:
+                np.matmul(x[lo:hi], self.w_ih_t, out=pre[lo:hi])
+                pre[lo:hi] += self.bias
             np.matmul(h[lo:hi], self.w_hh_t, out=hh[lo:hi])
             if self.kind == "RNN":
                 rnn_step_forward(pre, h, h_out, 0, lens, self.relu, lo, hi)

@@ -88,6 +88,13 @@ class Seq2Seq(Model):
         _, h, c = self.encoder.forward(self.src_embedding.forward(src), lengths=src_lengths)
         return h, c
 
+    def _encode_steps(self, src, src_lengths):
+        """(h_S, c_S) as :meth:`_encode` gives them, by the encoder's cell (no caches)."""
+        check_batch_of_sequences(repr(self), src, "src", "S", self.src_vocab, src_lengths,
+                                 "src_lengths")
+        table = self.src_embedding.params["weight"]
+        return self.encoder.cell().run(table[src], lengths=src_lengths)
+
     def forward(self, src: np.ndarray, tgt_in: np.ndarray, src_lengths=None) -> np.ndarray:
         who = repr(self)
         check_ids(who, tgt_in, ("N", "T"), "tgt_in", self.tgt_vocab)
@@ -111,9 +118,10 @@ class Seq2Seq(Model):
 
     def greedy_decode(self, src: np.ndarray, max_len: int, bos: int, eos: int,
                       src_lengths=None, *, pad: int = 0) -> np.ndarray:
-        """Decode by feeding back the arg-max token, starting from ``bos``: the encoder's
-        sequence forward, then one decoder step per token (:meth:`layerkit.layers.LSTM.cell`,
-        the same math as forward) and the head's product.
+        """Decode by feeding back the arg-max token, starting from ``bos``: the encoder's cell
+        over the source (:meth:`layerkit.layers.RecurrentCell.run`), then one decoder step per
+        token (:meth:`layerkit.layers.LSTM.cell`, the same math as forward) and the head's
+        product.
 
         Returns
         -------
@@ -130,10 +138,9 @@ class Seq2Seq(Model):
                     or not 0 <= v < self.tgt_vocab):
                 raise ValueError(f"{who}: {name} must be an id in [0, {self.tgt_vocab}), "
                                  f"got {v!r}")
-        with self._caches_kept():
-            h, c = self._encode(src, src_lengths)
-            n = src.shape[0]
-            out = np.full((n, max_len), pad, dtype=np.int64)
+        h, c = self._encode_steps(src, src_lengths)
+        n = src.shape[0]
+        out = np.full((n, max_len), pad, dtype=np.int64)
         cell = self.decoder.cell()
         table = self.tgt_embedding.params["weight"]
         w_head = self.head.params["weight"]
