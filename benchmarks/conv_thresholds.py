@@ -129,10 +129,10 @@ def parallel_table(quick: bool, repeat: int, warmup: int) -> str:
         dxp = np.empty_like(xp)
         times = []
         with on_threads(MAX_THREADS):
-            for serial, parallel, src, dst in ((im2col, im2col_parallel, xp, cols),
-                                               (col2im, col2im_parallel, cols, dxp)):
-                times += paired_median_ms(lambda: serial(src, dst, *args),
-                                          lambda: parallel(src, dst, *args),
+            for serial, parallel, src, dst, first in ((im2col, im2col_parallel, xp, cols, (0,)),
+                                                      (col2im, col2im_parallel, cols, dxp, ())):
+                times += paired_median_ms(lambda: serial(src, dst, *first, *args),
+                                          lambda: parallel(src, dst, *first, *args),
                                           repeat=repeat, warmup=warmup)
         picked = "parallel" if cols.size >= conv_algorithms._PARALLEL_MIN else "serial"
         rows.append([n, f"{cols.size:,}"] + [f"{1e3 * t:.0f}" for t in times] + [picked])

@@ -17,7 +17,8 @@ How it measures
     gives the medians and their ratio layerkit / PyTorch (< 1: layerkit is faster). Each worker
     also measures the machine's float32 GEMM peak (a 2048 x 2048 numpy matmul, best of 7, at
     the start and at the end, the larger counts) at its thread count; GFLOP/s of the compute-bound cases are reported with their fraction of that peak.
-    PyTorch's "fwd" runs under ``torch.no_grad()``; "fwd+bwd" records the graph and
+    "fwd" is inference: PyTorch's runs under ``torch.no_grad()``, layerkit's under
+    ``layerkit.no_grad()`` (no cache kept for a backward); "fwd+bwd" records the graph and
     backpropagates into the input and every parameter, as layerkit's backward does.
 
     Apart from the timings: JIT cost (``import layerkit`` and the first forward + backward of
@@ -86,7 +87,7 @@ def conv_benches(quick: bool):
     import torch
     import torch.nn.functional as F
 
-    from layerkit import Conv1D, Conv2D
+    from layerkit import Conv1D, Conv2D, no_grad
 
     # name, N, C, O, spatial, K, padding
     cases = [
@@ -115,7 +116,8 @@ def conv_benches(quick: bool):
         shape = f"N={n} {c}->{o} {'x'.join(map(str, sp))} k={k} p={p}"
 
         def lk_f(layer=layer, x=x):
-            layer(x)
+            with no_grad():
+                layer(x)
 
         def lk_fb(layer=layer, x=x, dy=dy):
             layer(x)
@@ -139,7 +141,7 @@ def pool_benches(quick: bool):
     import torch
     import torch.nn.functional as F
 
-    from layerkit import MaxPool2D
+    from layerkit import MaxPool2D, no_grad
 
     out = []
     for i, shape in enumerate([(64, 16, 28, 28), (32, 64, 32, 32)]):
@@ -153,7 +155,8 @@ def pool_benches(quick: bool):
         dyt = torch.from_numpy(dy)
 
         def lk_f(layer=layer, x=x):
-            layer(x)
+            with no_grad():
+                layer(x)
 
         def lk_fb(layer=layer, x=x, dy=dy):
             layer(x)
@@ -178,7 +181,7 @@ def linear_benches(quick: bool):
     import torch
     import torch.nn.functional as F
 
-    from layerkit import Linear
+    from layerkit import Linear, no_grad
 
     out = []
     for i, (n, d, o) in enumerate([(64, 400, 120), (256, 4096, 4096)]):
@@ -195,7 +198,8 @@ def linear_benches(quick: bool):
         gflop = 2.0 * n * d * o / 1e9
 
         def lk_f(layer=layer, x=x):
-            layer(x)
+            with no_grad():
+                layer(x)
 
         def lk_fb(layer=layer, x=x, dy=dy):
             layer(x)
@@ -219,7 +223,7 @@ def recurrent_benches(quick: bool):
     import numpy as np
     import torch
 
-    from layerkit import GRU, LSTM, RNN
+    from layerkit import GRU, LSTM, RNN, no_grad
 
     out = []
     for i, (T, N, D, H) in enumerate([(50, 32, 64, 128), (100, 64, 128, 256)]):
@@ -242,7 +246,8 @@ def recurrent_benches(quick: bool):
             gflop = 2.0 * T * N * gates * H * (D + H) / 1e9
 
             def lk_f(layer=layer, x=x):
-                layer(x)
+                with no_grad():
+                    layer(x)
 
             def lk_fb(layer=layer, x=x, dy=dy):
                 layer(x)

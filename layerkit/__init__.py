@@ -23,6 +23,7 @@ _jit_notice.install()        # a cold numba cache: say on stderr that compiling 
 
 from . import init, layers  # noqa: E402
 from .check import GradcheckReport, gradcheck
+from .grad_mode import enable_grad, grad_enabled, no_grad
 from .layer import Layer
 from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.__all__
 from .losses import BCEWithLogits, CrossEntropy, MSE
@@ -34,4 +35,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Layer", *layers.__all__, "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
            "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport",
+           "no_grad", "enable_grad", "grad_enabled",
            "init", "check", "checkpoint", "data", "models", "testing", "train"]

@@ -21,6 +21,8 @@ Contract
   thread's cache, and so does a ``backward`` that starts while another thread's ``backward`` on
   the same layer is still running (both would add into ``grads`` at once). Train one model per
   thread (``copy.deepcopy``) to train in parallel.
+- Inside ``with layerkit.no_grad():`` (:mod:`layerkit.grad_mode`) forwards keep no cache: the
+  cache is replaced by a marker, and a ``backward`` after such a forward raises RuntimeError.
 - ``needs_input_grad`` (True by default): when False, ``backward(dy)`` still accumulates every
   ``grads[k]`` exactly as with True, but may skip ∂⟨y, dy⟩/∂x and return None — for the first
   layer of a network, whose input is data. A layer that does not implement the skip ignores the
@@ -37,6 +39,7 @@ import threading
 
 import numpy as np
 
+from .grad_mode import grad_enabled
 from .validation import check_dy, float_dtype
 
 _THREAD_NUMBERS = itertools.count()
@@ -51,6 +54,10 @@ class _ThreadNumber(threading.local):
 
 
 _THIS_THREAD = _ThreadNumber()
+
+#: What a forward under layerkit.no_grad() leaves in place of its cache (assigning any cache
+#: there stores this instead; a layer that skips building its cache assigns it directly).
+NO_CACHE = object()
 
 
 def _one_thread_at_a_time(backward):
@@ -160,12 +167,15 @@ class Layer:
         return self.forward(*args, **kwargs)
 
     # The cache, with the thread that wrote it (see the module doc); subclasses just assign it.
+    # Under layerkit.no_grad() a forward's cache is dropped and a marker kept in its place.
     @property
     def _cache(self):
         return self.__dict__.get("_cache_value")
 
     @_cache.setter
     def _cache(self, value) -> None:
+        if value is not None and not grad_enabled():
+            value = NO_CACHE
         self.__dict__["_cache_value"] = value
         self.__dict__["_cache_thread"] = _THIS_THREAD.value
 
@@ -173,11 +183,16 @@ class Layer:
         """The cache written by the last ``forward``; raises RuntimeError if there was none, or
         if another thread's forward wrote it (see the module doc)."""
         cache = self._cache
-        if cache is not None and self.__dict__["_cache_thread"] == _THIS_THREAD.value:
+        if cache is not None and cache is not NO_CACHE and \
+                self.__dict__["_cache_thread"] == _THIS_THREAD.value:
             return cache
         who = self._who()
         if cache is None:
             raise RuntimeError(f"{who}: backward called before forward")
+        if cache is NO_CACHE and self.__dict__["_cache_thread"] == _THIS_THREAD.value:
+            raise RuntimeError(f"{who}: backward after a forward under layerkit.no_grad(), "
+                               f"which keeps nothing for backward: run the forward outside "
+                               f"no_grad() to train")
         raise RuntimeError(
                 f"{who}: backward in a thread other than the one whose forward it would use "
                 f"(another thread ran forward on this layer in between); one layer cannot run "

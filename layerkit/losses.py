@@ -53,14 +53,14 @@ class _Loss:
         return self.forward(pred, target)
 
     def _check_pred(self, pred) -> None:
-        check_array(repr(self), pred, (...,), name="pred")
+        check_array(self, pred, (...,), name="pred")
         if pred.ndim == 0 or pred.size == 0:
             raise ValueError(f"{self!r}: expected a non-empty pred of shape (N, ...), "
                              f"got {tuple(pred.shape)}")
-        check_finite(repr(self), pred, "pred")
+        check_finite(self, pred, "pred")
 
     def _check_probabilities(self, target: np.ndarray) -> None:
-        check_finite(repr(self), target, "target")
+        check_finite(self, target, "target")
         bad = (target < 0) | (target > 1)
         if np.any(bad):
             raise ValueError(f"{self!r}: expected target values in [0, 1], "
@@ -161,7 +161,7 @@ class CrossEntropy(_Loss):
     def _classes_last(self, pred: np.ndarray, target) -> tuple:
         """Check ``axis`` and the target's shape in the caller's layout, then move the class
         axis of pred (and of a probability target) to the end."""
-        who, shape = repr(self), tuple(pred.shape)
+        who, shape = self, tuple(pred.shape)
         if pred.ndim < 2 or not (1 <= self.axis < pred.ndim or -pred.ndim < self.axis < -1):
             raise ValueError(f"{who}: axis {self.axis} is not a class axis of pred of shape "
                              f"{shape} (expected 1 <= axis < {pred.ndim} or {-pred.ndim} < "
@@ -193,7 +193,7 @@ class CrossEntropy(_Loss):
     def _check_target(self, pred: np.ndarray, target) -> np.ndarray | None:
         """Validate ``target`` against ``pred``; return the mask of kept positions (class
         indices with ignore_index), or None when every position counts."""
-        who = repr(self)
+        who = self    # formatted only for an error message
         if pred.ndim < 2:
             raise ValueError(f"{who}: expected pred of shape (N, K) or (N, T, K), "
                              f"got {tuple(pred.shape)}")
@@ -277,8 +277,8 @@ class MSE(_Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """Return L (a float) and keep what backward needs."""
         self._check_pred(pred)
-        check_array(repr(self), target, pred.shape, name="target")
-        check_finite(repr(self), target, "target")
+        check_array(self, target, pred.shape, name="target")
+        check_finite(self, target, "target")
         diff = pred.astype(np.float64, copy=False) - target
         with np.errstate(over="ignore"):      # |diff| > 1e154: ℓ = inf (fit stops on it)
             return self._finish(diff * diff, 2.0 * diff, pred, pred.size)
@@ -311,7 +311,7 @@ class BCEWithLogits(_Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """Return L (a float) and keep what backward needs."""
         self._check_pred(pred)
-        check_array(repr(self), target, pred.shape, name="target")
+        check_array(self, target, pred.shape, name="target")
         self._check_probabilities(target)
         z = pred.astype(np.float64, copy=False)
         t = target.astype(np.float64, copy=False)

@@ -56,6 +56,10 @@ import numba
 
 MIN_ROWS = 8                 # a thinner block's per-step products are too small to share out
 MIN_STEP_WORK = 1 << 19      # multiply-adds per step a block needs to repay a thread's overhead
+#: OpenBLAS runs a GEMM of at most this many multiply-adds (M·N·K) on one thread whatever its
+#: thread setting (interface/gemm.c: SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD, 65536 · 4):
+#: below it run_batch_blocks calls ``fn`` directly, without setting the thread count.
+BLAS_SERIAL_WORK = 1 << 18
 
 
 #: What the first :func:`settle_pools` (run by ``import layerkit``) did.
@@ -209,6 +213,9 @@ def run_batch_blocks(fn, n: int, row_work: int, min_rows: int | None = None) -> 
     """Call ``fn(lo, hi)`` for every block of :func:`batch_blocks`, with numpy's BLAS on one
     thread; the first block runs in the calling thread, the others in a thread pool. Waits for
     all; re-raises the first error."""
+    if n * row_work <= BLAS_SERIAL_WORK:    # one block whose products BLAS runs on one thread
+        fn(0, n)
+        return
     # Without threadpoolctl each block's products would use every BLAS thread: oversubscribed.
     blocks = batch_blocks(n, row_work, min_rows) if _controller() is not None else [(0, n)]
     with blas_threads(1):

@@ -22,7 +22,7 @@ CHECKPOINTS = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_V
 PUBLIC = {
     "layerkit": LAYERS + ["Layer", "CrossEntropy", "MSE", "BCEWithLogits", "SGD", "Adam",
                           "WeightAverage", "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckReport",
-                          "init", "check", "checkpoint", "data", "models", "testing", "train"],
+                          "no_grad", "enable_grad", "grad_enabled", "init", "check", "checkpoint", "data", "models", "testing", "train"],
     "layerkit.layers": LAYERS,
     "layerkit.losses": ["CrossEntropy", "MSE", "BCEWithLogits"],
     "layerkit.optim": ["Optimizer", "SGD", "Adam", "WeightAverage", "clip_grad_norm",
@@ -33,6 +33,7 @@ PUBLIC = {
                        "check_contract", "explain", "format_table", "LossAsLayer", "Problem",
                        "as_layer", "FunctionPair", "LossFunction", "AttributeLayer"],
     "layerkit.testing": ["assert_gradients_match"],
+    "layerkit.grad_mode": ["no_grad", "enable_grad", "grad_enabled"],
     "layerkit.checkpoint": CHECKPOINTS,
     "layerkit.train": ["fit", "evaluate", "History", "METRICS"] + CHECKPOINTS,
     "layerkit.models": ["lenet5", "vgg_small", "char_lstm", "CharLSTM", "NGram", "Seq2Seq",
@@ -154,6 +155,8 @@ FORBIDDEN = {
     "train": {"check", "cli", "testing"},
     "layer": {"layers", "models", "data", "train", "check", "cli", "kernels"},
     "validation": {"layers", "models", "data", "train", "check", "cli", "kernels"},
+    "grad_mode": {"layer", "layers", "models", "data", "train", "check", "cli", "kernels",
+                  "validation"},
 }
 
 

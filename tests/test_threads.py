@@ -1,9 +1,12 @@
 """layerkit.threads: the BLAS thread limit of the recurrent time loops."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import layerkit as lk
+from layerkit import threads
 from layerkit.threads import blas_threads
 
 
@@ -34,14 +37,31 @@ def test_recurrent_time_loop_runs_on_one_blas_thread(monkeypatch):
         return real_matmul(*args, **kwargs)
 
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl (train extra)")
-    layer = lk.RNN(3, 4, seed=0)
-    x = np.ones((2, 5, 3), dtype=np.float32)
+    layer = lk.RNN(3, 256, seed=0)          # per-step products of 8 · 256 · 256 multiply-adds
+    x = np.ones((8, 5, 3), dtype=np.float32)
+    assert 8 * 256 * 256 > threads.BLAS_SERIAL_WORK
     with threadpoolctl.threadpool_limits(2, user_api="blas"):   # as on a 2-core machine
         monkeypatch.setattr(np, "matmul", spy)
         layer.forward(x)
         monkeypatch.undo()
         assert set(_blas_threads_now()) == {2}                   # restored after the loop
     assert len(seen) == 5 and all(set(s) == {1} for s in seen)     # the 5 per-step products
+
+
+def test_products_that_blas_runs_serially_leave_the_thread_setting_alone(monkeypatch):
+    """Below BLAS_SERIAL_WORK (OpenBLAS puts such a GEMM on one thread by itself) the block runs
+    directly: no thread limit is set and restored around it."""
+    pytest.importorskip("threadpoolctl", reason="needs threadpoolctl (train extra)")
+    entered = []
+    monkeypatch.setattr(threads, "blas_threads", lambda n: entered.append(n) or
+                        contextlib.nullcontext())
+    calls = []
+    threads.run_batch_blocks(lambda lo, hi: calls.append((lo, hi)), 4,
+                             threads.BLAS_SERIAL_WORK // 4)
+    assert calls == [(0, 4)] and entered == []
+    threads.run_batch_blocks(lambda lo, hi: calls.append((lo, hi)), 4,
+                             threads.BLAS_SERIAL_WORK // 4 + 1)
+    assert entered == [1]
 
 
 # -- batch blocks: the time loop split over threads by rows -----------------------------------------

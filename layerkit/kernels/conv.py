@@ -47,31 +47,31 @@ from .config import jit
 # offsets (a no-op here: they are never negative) and the row views taken outside the inner loop.
 
 
-@jit()
-def _im2col_sample_s1(xp, cols, n, out_h, out_w, kh, kw):
+@jit(nogil=True)
+def _im2col_sample_s1(xp, cols, n, first, out_h, out_w, kh, kw):
     """:func:`_im2col_sample` for 1-D/2-D (D = 1), stride = dilation = 1: plain row copies."""
     for c in range(xp.shape[1]):
         src = xp[n, c, 0]
         for jh in range(kh):
             for jw in range(kw):
-                dst = cols[(c * kh + jh) * kw + jw, n]
+                dst = cols[(c * kh + jh) * kw + jw, first + n]
                 for oh in range(out_h):
                     base = oh * out_w
                     for ow in range(out_w):
                         dst[base + ow] = src[oh + jh, ow + jw]
 
 
-@jit()
-def _im2col_sample(xp, cols, n, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
-    """im2col for sample ``n`` only (see :func:`im2col`)."""
+@jit(nogil=True)
+def _im2col_sample(xp, cols, n, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
+    """im2col for sample ``n`` of xp only, into column block ``first + n`` (see :func:`im2col`)."""
     if xp.shape[2] == 1 and sh == 1 and sw == 1 and dh == 1 and dw == 1:
-        _im2col_sample_s1(xp, cols, n, out_h, out_w, kh, kw)
+        _im2col_sample_s1(xp, cols, n, first, out_h, out_w, kh, kw)
         return
     for c in range(xp.shape[1]):
         for jd in range(kd):
             for jh in range(kh):
                 for jw in range(kw):
-                    dst = cols[((c * kd + jd) * kh + jh) * kw + jw, n]
+                    dst = cols[((c * kd + jd) * kh + jh) * kw + jw, first + n]
                     off_w = max(jw * dw, 0)
                     for od in range(out_d):
                         plane = xp[n, c, max(od * sd + jd * dd, 0)]
@@ -86,23 +86,27 @@ def _im2col_sample(xp, cols, n, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd,
                                     dst[base + ow] = src[max(ow * sw, 0) + off_w]
 
 
-@jit()
-def im2col(xp, cols, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
-    """Fill ``cols`` (C·kd·kh·kw, N, out_d·out_h·out_w) from the padded input ``xp`` (N, C, D, H, W).
+@jit(nogil=True)
+def im2col(xp, cols, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
+    """Fill ``cols[:, first:first + N]`` (cols: (C·kd·kh·kw, ≥ first + N, out_d·out_h·out_w))
+    from the padded input ``xp`` (N, C, D, H, W): sample n of xp goes to column block first + n
+    (``first`` > 0 fills a block of a whole batch's columns from that block's samples).
 
     The padding is already in ``xp`` (the caller pads), so every tap reads inside it.
     Returns ``cols``.
     """
     for n in range(xp.shape[0]):
-        _im2col_sample(xp, cols, n, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw)
+        _im2col_sample(xp, cols, n, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh,
+                       dw)
     return cols
 
 
 @jit(parallel=True)
-def im2col_parallel(xp, cols, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
+def im2col_parallel(xp, cols, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
     """:func:`im2col` with a ``prange`` over the batch."""
     for n in prange(xp.shape[0]):
-        _im2col_sample(xp, cols, n, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw)
+        _im2col_sample(xp, cols, n, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh,
+                       dw)
     return cols
 
 
@@ -179,7 +183,7 @@ def col2im_parallel(cols, dxp, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, 
     return dxp
 
 
-@jit()
+@jit(nogil=True)
 def gemm_to_nchw(yg, bias, y):
     """``y[n, o, p] = yg[o, n, p] + bias[o]`` (pass zeros for no bias). Returns ``y``.
 

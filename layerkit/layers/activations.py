@@ -20,7 +20,7 @@ class _Elementwise(Layer):
     in terms of it) and ``_df`` (f' from that cache)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         y, self._cache = self._f(x)
         return y
 

@@ -259,7 +259,7 @@ class ConvND(Layer):
     def algorithm_for(self, x_shape: tuple) -> str:
         """"winograd" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
         shape ``x_shape`` (see ``algorithm``)."""
-        out_spatial = self.geometry.output_shape(repr(self), tuple(x_shape[2:]))
+        out_spatial = self.geometry.output_shape(self, tuple(x_shape[2:]))
         return self._strategy(out_spatial).name
 
     def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv:
@@ -271,7 +271,7 @@ class ConvND(Layer):
         return WINOGRAD if winograd else IM2COL
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         out_spatial = self.geometry.output_shape(who, x.shape[2:])
         dt = x.dtype
@@ -397,7 +397,7 @@ class ConvTransposeND(Layer):
             spatial, self.stride, self.dilation, self.kernel_size, self.padding, out_spatial))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, ("N", self.in_channels) + _SYMBOLS[self.ndim])
         if min(x.shape[2:]) < 1:
             raise ValueError(f"{who}: expected non-empty spatial axes, got x of shape {x.shape}")
@@ -440,7 +440,7 @@ class ConvTransposeND(Layer):
         extent = self._scatter_extent(spatial, out_spatial)
         dyp = self.scratch.padded("dyp", dy.astype(dt, copy=False), self.padding, extent)
         dcols = self.scratch.array("dcols", (rows, n, positions), dt)
-        pick_kernel(im2col, im2col_parallel, dcols.size)(dyp, dcols,
+        pick_kernel(im2col, im2col_parallel, dcols.size)(dyp, dcols, 0,
                                                          *kernel_args(self.geometry, spatial))
         if self.bias:
             self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..kernels import winograd
 from ..kernels.config import parallel_if
+from ..grad_mode import grad_enabled
 from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
 from ..threads import run_batch_blocks
 
@@ -32,6 +33,10 @@ from ..threads import run_batch_blocks
 # tens of µs; with one numba thread the serial kernels are always used (the parallel build is
 # slower there). Re-measure with benchmarks/conv_thresholds.py.
 _PARALLEL_MIN = 1 << 18
+
+#: Bytes of im2col's columns built and multiplied at a time: a block this size stays in a
+#: core's cache between its im2col and its GEMM. Re-measure with benchmarks/conv_thresholds.py.
+COLUMN_BLOCK_BYTES = 1 << 19
 
 # Tiles per Winograd product: fewer make the 36 GEMMs too narrow for BLAS (a 32×32 image has 64).
 _WINOGRAD_GROUP_TILES = 64
@@ -158,31 +163,65 @@ def _columns(conv, xp: np.ndarray, n: int, out_spatial: tuple) -> np.ndarray:
     """The columns (C·∏K, N, ∏out) of the padded input xp, in the scratch array "cols"."""
     rows = conv.in_channels * math.prod(conv.kernel_size)
     cols = conv.scratch.array("cols", (rows, n, math.prod(out_spatial)), xp.dtype)
-    return pick_kernel(im2col, im2col_parallel, cols.size)(xp, cols,
-                                                           *kernel_args(conv.geometry, out_spatial))
+    return pick_kernel(im2col, im2col_parallel, cols.size)(
+        xp, cols, 0, *kernel_args(conv.geometry, out_spatial))
+
+
+def block_samples(rows: int, positions: int, itemsize: int) -> int:
+    """Samples per block of im2col's columns: as many as fit in :data:`COLUMN_BLOCK_BYTES`
+    (at least one)."""
+    return max(1, COLUMN_BLOCK_BYTES // max(1, rows * positions * itemsize))
 
 
 class Im2colConv:
-    """im2col + one GEMM for the batch; ∂L/∂x by one GEMM and col2im."""
+    """im2col + GEMM, by blocks of samples; ∂L/∂x by one GEMM and col2im."""
 
     name = "im2col"
 
     def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
-        """Y = W₂ cols + b; returns (y, xp, cols), the columns kept for ∂L/∂W."""
+        """Y = W₂ cols + b; returns (y, xp, cols), the columns kept for ∂L/∂W (None under
+        layerkit.no_grad(), where nothing is kept).
+
+        The batch is cut into blocks of a few samples (:func:`block_samples`): each block's
+        columns are written and at once multiplied, while they are still in the core's cache,
+        and the product goes straight into y's (N, O, P) layout with the bias. Blocks of blocks
+        run in threads (threads.run_batch_blocks), each with one-thread products. Kept for
+        backward, the columns of all blocks make up the batch's (C·∏K, N, P) array; under
+        no_grad each thread reuses one block-sized array instead.
+        """
         g, o, scratch = conv.geometry, conv.out_channels, conv.scratch
         n, dt = x.shape[0], x.dtype
         xp = scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]))
-        cols = _columns(conv, xp, n, out_spatial)
-        rows, positions = cols.shape[0], cols.shape[2]
-        # one GEMM for the whole batch per group: Y (O, N·P) = W₂ cols (R, N·P), as
-        # (G, O/G, N·P) = (G, O/G, R/G) @ (G, R/G, N·P)
+        rows, positions = conv.in_channels * math.prod(conv.kernel_size), math.prod(out_spatial)
+        keep = grad_enabled()
+        cols = scratch.array("cols", (rows, n, positions), dt) if keep else None
         groups = conv.groups
-        w2 = conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False)
-        yg = scratch.array("yg", (o, n * positions), dt)
-        matmul_by_group(by_group(w2, groups), by_group(cols.reshape(rows, n * positions), groups),
-                        out=by_group(yg, groups))
+        w2 = by_group(conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False),
+                      groups)
         y = np.empty((n, o, positions), dtype=dt)
-        gemm_to_nchw(yg.reshape(o, n, positions), bias, y)   # (N, O, P) + b
+        block = block_samples(rows, positions, dt.itemsize)
+        args = kernel_args(g, out_spatial)
+
+        def run(lo: int, hi: int) -> None:
+            size = min(block, hi - lo) * positions
+            own_cols = None if keep else np.empty(rows * size, dtype=dt)
+            own_y = np.empty(o * size, dtype=dt)
+            for s in range(lo, hi, block):
+                e = min(s + block, hi)
+                width = (e - s) * positions
+                if keep:        # this block's part of the batch's columns (a strided view)
+                    im2col(xp[s:e], cols, s, *args)
+                    c2 = cols[:, s:e].reshape(rows, width)
+                else:
+                    c2 = own_cols[:rows * width].reshape(rows, e - s, positions)
+                    im2col(xp[s:e], c2, 0, *args)
+                    c2 = c2.reshape(rows, width)
+                # per group, Y (O/G, B·P) = W₂ (O/G, R/G) @ cols (R/G, B·P)
+                yb = own_y[:o * width].reshape(o, width)
+                matmul_by_group(w2, by_group(c2, groups), out=by_group(yb, groups))
+                gemm_to_nchw(yb.reshape(o, e - s, positions), bias, y[s:e])   # (B, O, P) + b
+
+        run_batch_blocks(run, n, o * rows * positions, min_rows=1)
         return y.reshape((n, o) + out_spatial), xp, cols
 
     def columns(self, conv, cache) -> np.ndarray:
@@ -218,9 +257,10 @@ class WinogradConv:
     name = "winograd"
 
     def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
-        """Returns (y, xp, None): the padded input is kept, the columns are not built."""
+        """Returns (y, xp, None): the padded input is kept (a copy of x's values, except under
+        layerkit.no_grad()), the columns are not built."""
         y, xp = _winograd(conv.scratch, "xp", x, conv.params["weight"], bias,
-                          conv.geometry.pad_lo, out_spatial, own=True)
+                          conv.geometry.pad_lo, out_spatial, own=grad_enabled())
         return y, xp, None
 
     def columns(self, conv, cache) -> np.ndarray:

@@ -84,7 +84,7 @@ class Embedding(Layer):
         return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
-        check_array(repr(self), ids, (...,), name="ids", kind="int")
+        check_array(self, ids, (...,), name="ids", kind="int")
         v = self.num_embeddings
         if ids.size:
             bad = (ids < 0) | (ids >= v)

@@ -8,7 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import init
-from ..layer import Layer
+from ..grad_mode import grad_enabled
+from ..layer import NO_CACHE, Layer
 from ..validation import allocation, check_array, float_dtype, initial_weight, positive_int
 
 
@@ -47,7 +48,8 @@ class Linear(Layer):
     backward accumulates ∂L/∂W and ∂L/∂b only and returns None (no δ W product).
 
     The cache is a contiguous copy of x (M, D), made in forward: ∂L/∂W does not change when the
-    caller changes x after forward (the copy costs one pass over x, next to forward's GEMM).
+    caller changes x after forward (the copy costs one pass over x, next to forward's GEMM;
+    none is made under :func:`layerkit.no_grad`).
     """
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
@@ -69,11 +71,15 @@ class Linear(Layer):
         return f"{self.in_features}, {self.out_features}" + ("" if self.bias else ", bias=False")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(repr(self), x, (..., "N", self.in_features))
+        check_array(self, x, (..., "N", self.in_features))
         y = x @ self.params["weight"].T
         if self.bias:
             y += self.params["bias"]
-        self._cache = _LinearCache(np.array(x, order="C").reshape(-1, self.in_features), x.shape)
+        if grad_enabled():       # under no_grad nothing is kept: no copy of x
+            self._cache = _LinearCache(np.array(x, order="C").reshape(-1, self.in_features),
+                                       x.shape)
+        else:
+            self._cache = NO_CACHE
         return y.astype(x.dtype, copy=False)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -110,7 +116,7 @@ class Flatten(Layer):
         return "" if self.start_dim == 1 else f"start_dim={self.start_dim}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         if x.ndim < self.start_dim + 1:
             raise ValueError(f"{self!r}: expected x with at least {self.start_dim + 1} axes, "
                              f"got shape {x.shape}")

@@ -108,7 +108,7 @@ class LPPoolND(Layer):
     def output_shape(self, spatial: tuple) -> tuple:
         """The output's spatial shape (see Shape); raises ValueError if a window is larger than
         the input."""
-        out = self.window.output_shape(repr(self), spatial)
+        out = self.window.output_shape(self, spatial)
         if not self.ceil_mode:
             return out
         ceil = []
@@ -118,7 +118,7 @@ class LPPoolND(Layer):
         return tuple(ceil)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, ("N", "C") + _SYMBOLS[self.ndim])
         if not self.p.is_integer() and x.size and x.min() < 0:
             raise ValueError(f"{who}: x must be >= 0 for a non-integer p (x^p is not real for "

@@ -113,7 +113,7 @@ class _BatchNorm(Layer):
         return self
 
     def _check_input(self, x) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, (...,))
         patterns = [tuple(self.num_features if p == "C" else p for p in lay) for lay in self._layouts]
         for pattern in patterns:

@@ -173,12 +173,12 @@ class _PoolND(Layer):
 
     def _prepare(self, x):
         """Validate x; return (x as contiguous (B, D, H, W), output spatial shape)."""
-        check_array(repr(self), x, ("N", "C") + _SYMBOLS[self.ndim])
+        check_array(self, x, ("N", "C") + _SYMBOLS[self.ndim])
         spatial = x.shape[2:]
         if min(spatial) < 1:
             raise ValueError(f"{self!r}: expected non-empty spatial axes, got x of shape "
                              f"{tuple(x.shape)}")
-        out = self.window.output_shape(repr(self), spatial)
+        out = self.window.output_shape(self, spatial)
         x3 = np.ascontiguousarray(x).reshape((x.shape[0] * x.shape[1],) + _to3(spatial, 1))
         return x3, out
 
@@ -357,7 +357,7 @@ class GlobalAvgPool(Layer):
         if isinstance(x, np.ndarray) and x.ndim < 3:
             raise ValueError(f"{self!r}: expected x of shape (N, C, *spatial) with at least one "
                              f"spatial axis, got {tuple(x.shape)}")
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         positions = math.prod(x.shape[2:])
         if positions == 0:
             raise ValueError(f"{self!r}: expected a non-empty spatial extent, got shape "
@@ -432,7 +432,7 @@ class MaxUnpool2D(Layer):
         return tuple(int(v) for v in sizes)
 
     def forward(self, x: np.ndarray, indices: np.ndarray, output_size=None) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, ("N", "C", "H", "W"))
         check_array(who, indices, x.shape, name="indices", kind="int")
         if output_size is None:
@@ -484,7 +484,7 @@ class ChannelMaxPool(Layer):
         return str(self.pool_size)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         k = self.pool_size
         if x.ndim < 2 or x.shape[1] % k:
             raise ValueError(f"{self!r}: expected x of shape (N, C, ...) with C divisible by {k}, "

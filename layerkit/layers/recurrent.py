@@ -234,7 +234,7 @@ class _Recurrent(Layer):
 
     # -- validation -------------------------------------------------------------------------
     def _check_inputs(self, x, states: dict, lengths):
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, ("N", "T", self.input_size))
         n, steps = x.shape[:2]
         if steps < 1:
@@ -288,7 +288,7 @@ class _Recurrent(Layer):
             if g is None:
                 out[name] = np.zeros((n, self.hidden_size), dtype=dt)
             else:
-                check_array(repr(self), g, (n, self.hidden_size), name=name)
+                check_array(self, g, (n, self.hidden_size), name=name)
                 out[name] = np.array(g, dtype=dt)          # a copy: the loop updates it in place
         if self.return_sequences:
             dy_t = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dt)
@@ -731,9 +731,9 @@ class Bidirectional(Container):
         return f"Bidirectional({self.forward_layer!r})"
 
     def forward(self, x: np.ndarray, lengths=None) -> np.ndarray:
-        check_array(repr(self), x, ("N", "T", self.forward_layer.input_size))
+        check_array(self, x, ("N", "T", self.forward_layer.input_size))
         n, steps = x.shape[:2]
-        lens = sequence_lengths(repr(self), lengths, n, steps)
+        lens = sequence_lengths(self, lengths, n, steps)
         idx = _reversal_index(lens, steps) if lengths is not None or steps > 1 else None
         x_rev = np.take_along_axis(x, idx[:, :, None], axis=1) if idx is not None else x
         y_f = self.forward_layer.forward(x, lengths=lengths)[0]

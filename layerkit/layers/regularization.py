@@ -49,7 +49,7 @@ class Dropout(Layer):
         return f"p={self.p}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         if self.training and self.p > 0:
             keep = self.rng.random(x.shape) >= self.p
             scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))

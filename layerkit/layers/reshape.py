@@ -58,7 +58,7 @@ class Reshape(Layer):
         return ", ".join(str(s) for s in self.shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, (...,))
         if x.ndim < 1:
             raise ValueError(f"{who}: expected x of shape (N, ...), got {tuple(x.shape)}")
@@ -116,7 +116,7 @@ class Permute(Layer):
         return ", ".join(str(d) for d in self.dims)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, (...,))
         if x.ndim != len(self.dims) + 1:
             raise ValueError(f"{who}: expected x with {len(self.dims) + 1} axes (N and "

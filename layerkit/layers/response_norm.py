@@ -76,7 +76,7 @@ class LocalResponseNorm(Layer):
         return out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, (...,))
         if x.ndim < 3:
             raise ValueError(f"{who}: expected x of shape (N, C, *spatial) with at least one "

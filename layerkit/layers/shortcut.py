@@ -61,7 +61,7 @@ class ZeroPadShortcut(Layer):
         return (slice(None), slice(None)) + (slice(None, None, self.stride),) * (ndim - 2)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = repr(self)
+        who = self    # formatted only for an error message
         check_array(who, x, (...,))
         if x.ndim < 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"{who}: expected x of shape (N, {self.in_channels}, *spatial), "

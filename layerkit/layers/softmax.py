@@ -73,7 +73,7 @@ class _AlongAxis(Layer):
         return "" if self.axis == -1 else f"axis={self.axis}"
 
     def _check(self, x):
-        check_array(repr(self), x, (...,))
+        check_array(self, x, (...,))
         if x.ndim == 0 or not -x.ndim <= self.axis < x.ndim:
             raise ValueError(f"{self!r}: axis {self.axis} is out of range for x of shape {x.shape}")
         if x.shape[self.axis] == 0:

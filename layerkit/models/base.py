@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from ..grad_mode import no_grad
 from ..layers.containers import Container
 from ..validation import check_array, check_ids, float_dtype, positive_int
 
@@ -99,16 +100,18 @@ class Model(HasSpec, Container):
 
     @contextlib.contextmanager
     def _caches_kept(self):
-        """Run inference (sampling, decoding) without disturbing a pending backward: every
-        layer's cache below the model (nested ones too) and its own are restored afterwards."""
-        saved = [(layer, layer._cache) for layer in _descendants(self)]
-        own = self._cache
+        """Run inference (sampling, decoding) under :func:`layerkit.no_grad` without disturbing
+        a pending backward: every layer's cache below the model (nested ones too) and its own
+        are restored afterwards."""
+        keys = ("_cache_value", "_cache_thread")
+        saved = [(layer.__dict__, {k: layer.__dict__.get(k) for k in keys})
+                 for layer in _descendants(self) + [self]]
         try:
-            yield
-        finally:
-            for child, cache in saved:
-                child._cache = cache
-            self._cache = own
+            with no_grad():
+                yield
+        finally:        # as it was, thread and all (assigning _cache would record this thread)
+            for state, cache in saved:
+                state.update(cache)
 
 
 def _descendants(container) -> list:

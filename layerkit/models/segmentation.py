@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..grad_mode import no_grad
 from ..layers.activations import ReLU
 from ..layers.containers import Sequential
 from ..layers.conv import Conv2D, ConvTranspose2D
@@ -161,8 +162,10 @@ class SegNet(Model):
         return None if d is None else np.ascontiguousarray(d[:, :, :h, :w])
 
     def predict(self, x: np.ndarray, *, batch_size: int = 100) -> np.ndarray:
-        """The arg-max class of every pixel, (N, H, W) int64, ``batch_size`` images at a time."""
+        """The arg-max class of every pixel, (N, H, W) int64, ``batch_size`` images at a time,
+        under :func:`layerkit.no_grad`."""
         batch_size = positive_int("SegNet.predict", "batch_size", batch_size)
-        out = [np.argmax(self.forward(x[i:i + batch_size]), axis=1)
-               for i in range(0, len(x), batch_size)]
+        with no_grad():
+            out = [np.argmax(self.forward(x[i:i + batch_size]), axis=1)
+                   for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.int64)

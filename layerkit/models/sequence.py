@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from ..grad_mode import no_grad
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import GRU, LSTM, RNN
@@ -228,5 +229,7 @@ class SequenceClassifier(Model):
         return None
 
     def predict_proba(self, ids: np.ndarray, lengths=None) -> np.ndarray:
-        """Class probabilities softmax(forward(ids, lengths)), shape (N, K)."""
-        return softmax(self.forward(ids, lengths), axis=-1)
+        """Class probabilities softmax(forward(ids, lengths)), shape (N, K), under
+        :func:`layerkit.no_grad`."""
+        with no_grad():
+            return softmax(self.forward(ids, lengths), axis=-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..grad_mode import no_grad
 from ..layers.activations import ReLU
 from ..layers.containers import Concat, Identity, Residual, Sequential
 from ..layers.conv import Conv2D
@@ -28,14 +29,18 @@ class ImageClassifier(HasSpec, Sequential):
     """
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities softmax(forward(x)), shape (N, K), rows summing to 1."""
-        return softmax(self.forward(x), axis=-1)
+        """Class probabilities softmax(forward(x)), shape (N, K), rows summing to 1; computed
+        under :func:`layerkit.no_grad` (no cache kept, a pending backward raises)."""
+        with no_grad():
+            return softmax(self.forward(x), axis=-1)
 
     def predict(self, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-        """Predicted class ids (N,), int64, computed ``batch_size`` images at a time."""
+        """Predicted class ids (N,), int64, computed ``batch_size`` images at a time under
+        :func:`layerkit.no_grad`."""
         batch_size = positive_int("predict", "batch_size", batch_size)
-        out = [np.argmax(self.forward(x[i:i + batch_size]), axis=-1)
-               for i in range(0, len(x), batch_size)]
+        with no_grad():
+            out = [np.argmax(self.forward(x[i:i + batch_size]), axis=-1)
+                   for i in range(0, len(x), batch_size)]
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..grad_mode import no_grad
 from ..data.batching import batches
 from ..layers.softmax import logsumexp
 from ..losses import MSE, BCEWithLogits, CrossEntropy
@@ -170,7 +171,8 @@ def evaluate_data(who: str, model, loss, data, *, epoch: int, batch_size, metric
     mean, acc = LossMean(loss), _Metrics(who, metrics)
     samples = 0
     for k, (xb, yb) in enumerate(iterate(data, epoch, batch_size, False, None), start=1):
-        out = output_of(model.forward(xb))
+        with no_grad():
+            out = output_of(model.forward(xb))
         if not np.all(np.isfinite(out)):
             raise FloatingPointError(f"{who}: the model output contains NaN or infinity in "
                                      f"{where}, batch {k}")
