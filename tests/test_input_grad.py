@@ -82,7 +82,6 @@ def test_conv_skip_runs_no_col2im_and_keeps_no_dx_scratch(name, monkeypatch):
         raise AssertionError("col2im called although needs_input_grad is False")
 
     monkeypatch.setattr(conv_algorithms, "col2im", boom)
-    monkeypatch.setattr(conv_algorithms, "col2im_parallel", boom)
     layer.forward(x)
     assert layer.backward(dy) is None
     assert "dcols" not in layer.scratch and "dxp" not in layer.scratch

@@ -110,7 +110,7 @@ def im2col_parallel(xp, cols, first, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw
     return cols
 
 
-@jit()
+@jit(nogil=True)
 def _zero_rows(a):
     """a[...] = 0 for a 2-D array. (Explicit loops: numba compiles slice assignment through its
     general broadcasting code, which costs seconds of compile time per kernel.)"""
@@ -120,7 +120,7 @@ def _zero_rows(a):
             row[j] = 0
 
 
-@jit()
+@jit(nogil=True)
 def _col2im_channel_s1(cols, dxp, c, out_h, out_w, kh, kw):
     """:func:`_col2im_channel` for 1-D/2-D (D = 1), stride = dilation = 1."""
     for n in range(dxp.shape[0]):
@@ -135,7 +135,7 @@ def _col2im_channel_s1(cols, dxp, c, out_h, out_w, kh, kw):
                         dst[oh + jh, ow + jw] += src[base + ow]
 
 
-@jit()
+@jit(nogil=True)
 def _col2im_channel(cols, dxp, c, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
     """col2im for input channel ``c`` only (see :func:`col2im`)."""
     if dxp.shape[2] == 1 and sh == 1 and sw == 1 and dh == 1 and dw == 1:
@@ -162,7 +162,7 @@ def _col2im_channel(cols, dxp, c, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, d
                                     dst[max(ow * sw, 0) + off_w] += src[base + ow]
 
 
-@jit()
+@jit(nogil=True)
 def col2im(cols, dxp, out_d, out_h, out_w, kd, kh, kw, sd, sh, sw, dd, dh, dw):
     """Set ``dxp`` (N, C, D, H, W), the padded input's shape, to the scatter-add of ``cols``.
 

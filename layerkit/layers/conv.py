@@ -94,24 +94,27 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
 
     Implementation (layers/conv_algorithms.py, a strategy object per algorithm, picked per
     forward and recorded in the cache for backward): the input is padded once, and im2col
-    copies its windows into columns cols of shape (C·∏K, N, ∏W_out), so that Y = W₂ cols + b
-    with W₂ = W reshaped (O, C·∏K) is one BLAS GEMM of shape (O, N·∏W_out) for the whole batch;
-    one pass moves Y into the (N, O, ...) layout and adds the bias. Backward, with δ in the same
-    (O, N·∏W_out) layout: ∂L/∂W₂ = δ colsᵀ (one GEMM over the batch), dcols = W₂ᵀ δ, and col2im
-    scatter-adds dcols back onto the padded x (the full convolution above), whose padding is
-    then cut off. With G groups the rows of cols are already ordered group by group, so each
-    GEMM becomes one batched matmul over the groups, (G, O/G, R/G) @ (G, R/G, N·P), with the
-    same columns and the same col2im (depthwise: C products of one row each). The columns are
-    the cache kept for backward. With ``needs_input_grad = False`` (the first layer of a
+    copies its windows into columns cols of shape (C·∏K, B, ∏W_out) for a block of B samples
+    (about 512 KiB of columns, so that they are still in cache when read), so that Y = W₂ cols + b
+    with W₂ = W reshaped (O, C·∏K) is one BLAS GEMM of shape (O, B·∏W_out) per block;
+    one pass moves Y into the (N, O, ...) layout and adds the bias. The padded input is the
+    cache kept for backward, which builds each block's columns again and, with δ's block in
+    the same (O, B·∏W_out) layout: ∂L/∂W₂ += δ colsᵀ (one GEMM per block, the blocks' sums
+    added in block order), dcols = W₂ᵀ δ, and col2im scatter-adds dcols back onto the padded x
+    (the full convolution above), whose padding is then cut off. Blocks run in threads, each
+    with one-thread BLAS (threads.run_batch_blocks). With G groups the rows of cols are already
+    ordered group by group, so each GEMM becomes one batched matmul over the groups,
+    (G, O/G, R/G) @ (G, R/G, B·P), with the same columns and the same col2im (depthwise: C
+    products of one row each). With ``needs_input_grad = False`` (the first layer of a
     network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no
-    col2im.
+    col2im. Under :func:`layerkit.no_grad` nothing is kept.
 
     Winograd (kernels/winograd.py): each 4×4 output block is Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A,
     and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), for about 64 tiles at
     a time (several small samples, or a band of tile rows of a large one).
     ∂L/∂x, the full convolution of δ with the kernels, is the same algorithm applied to δ
     padded by 2 − P with the weights rot180(W) transposed to (C, O); ∂L/∂W still uses im2col's
-    columns, built in backward.
+    columns, built in backward block by block as above.
 
     Winograd's error bound, and where it does not hold. The transforms mix all 36 values of a
     tile's 6×6 input window into each of its 16 outputs, so the rounding error of every output
@@ -186,8 +189,7 @@ class _ConvCache(NamedTuple):
     """What ConvND.backward needs from forward."""
 
     strategy: Im2colConv | WinogradConv    # the algorithm forward used; backward calls it too
-    xp: np.ndarray              # the padded input as (N, C, D, H, W) (scratch, or x itself)
-    cols: np.ndarray | None     # im2col's columns (C·∏K, N, ∏out); Winograd builds them from xp
+    xp: np.ndarray              # the padded input as (N, C, D, H, W), in scratch (a copy of x)
     x_shape: tuple
     out_spatial: tuple
 
@@ -232,9 +234,8 @@ class ConvND(Layer):
         if self.bias:
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xp" the padded
-        # input, "cols" its columns (im2col: forward's, read by backward through the cache;
-        # Winograd: built in backward), "yg" the forward GEMM's output, "dyg" δ as (O, N, P),
-        # "dcols" and "dxp" im2col's ∂L/∂x, "dyp" the padded δ of Winograd's ∂L/∂x.
+        # input (read by backward through the cache), "dxp" im2col's padded ∂L/∂x, "dyp" the
+        # padded δ of Winograd's ∂L/∂x. The column blocks are each call's own.
         self.scratch = Scratch()
 
     def extra_repr(self) -> str:
@@ -282,30 +283,20 @@ class ConvND(Layer):
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
         strategy = self._strategy(out_spatial)
-        y, xp, cols = strategy.forward(self, x, bias, out_spatial)
-        self._cache = _ConvCache(strategy, xp, cols, x.shape, out_spatial)
+        y, xp = strategy.forward(self, x, bias, out_spatial)
+        self._cache = _ConvCache(strategy, xp, x.shape, out_spatial)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self.saved()
-        n = cache.x_shape[0]
-        self.check_dy(dy, (n, self.out_channels) + cache.out_spatial)
-        cols = cache.strategy.columns(self, cache)
-        dt = cols.dtype
-        rows, positions = cols.shape[0], cols.shape[2]
-        # δ as (O, N·P), the layout of the forward GEMM's output
-        dyg = self.scratch.array("dyg", (self.out_channels, n, positions), dt)
-        d2 = _transposed_copy(dyg, dy).reshape(self.out_channels, n * positions)
+        self.check_dy(dy, (cache.x_shape[0], self.out_channels) + cache.out_spatial)
+        dy = dy.astype(cache.xp.dtype, copy=False)
         if self.bias:
-            self.grads["bias"] += d2.sum(axis=1)
-        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch per group,
-        # (G, O/G, N·P) @ (G, N·P, R/G)
-        dw = matmul_by_group(by_group(d2, self.groups), by_group(cols.reshape(rows, n * positions),
-                                                                 self.groups).transpose(0, 2, 1))
+            self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))
+        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ (and ∂L/∂x): the strategy's, by blocks of samples
+        dw, dx = cache.strategy.backward(self, cache, dy, self.needs_input_grad)
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
-        if not self.needs_input_grad:
-            return None
-        return cache.strategy.input_grad(self, cache, dy, d2)
+        return dx
 
 
 class Conv1D(ConvND):

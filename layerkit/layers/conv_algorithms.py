@@ -4,16 +4,15 @@
 Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) are stateless strategy objects with one
 interface, each taking the layer (its geometry, weights and :class:`Scratch`) as ``conv``:
 
-- ``forward(conv, x, bias, out_spatial) -> (y, xp, cols)``: the output, the padded input and
-  the im2col columns (None when the algorithm did not build them);
-- ``columns(conv, cache) -> cols``: the columns ∂L/∂W = δ colsᵀ needs (both algorithms share
-  that GEMM; only where the columns come from differs);
-- ``input_grad(conv, cache, dy, d2) -> dx``: ∂L/∂x, with δ both as given (N, O, ...) and as d2
-  (O, N·∏out), the layout of im2col's GEMM.
+- ``forward(conv, x, bias, out_spatial) -> (y, xp)``: the output and the padded input, which
+  backward reads (a copy of x's values, or nothing to keep under layerkit.no_grad());
+- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (both algorithms build it from
+  im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`) and ∂L/∂x (None
+  unless ``input_grad``).
 
-``cache`` is the layer's cache (fields strategy, xp, cols, x_shape, out_spatial). The layer
-picks a strategy per forward and records it there, so backward calls the matching one.
-The math of each is in ConvND's docstring.
+``cache`` is the layer's cache (fields strategy, xp, x_shape, out_spatial). The layer picks a
+strategy per forward and records it there, so backward calls the matching one. The math of
+each is in ConvND's docstring.
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ import threading
 
 import numpy as np
 
+from ..grad_mode import grad_enabled
 from ..kernels import winograd
 from ..kernels.config import parallel_if
-from ..grad_mode import grad_enabled
-from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
+from ..kernels.conv import col2im, gemm_to_nchw, im2col
 from ..threads import run_batch_blocks
 
 # Work (elements of the column matrix) from which the parallel kernels pay for their launch of
@@ -102,7 +101,7 @@ class Scratch:
     Lifetime: ``array(key, shape, dtype)`` returns the same array as long as the shape and the
     dtype stay the same (and allocates a new one when they change), so its contents survive only
     until the next call asking for that key: the next forward or backward of the same layer in
-    the same thread. A cache pointing into it (ConvND's im2col columns) stays valid until the
+    the same thread. A cache pointing into it (ConvND's padded input) stays valid until the
     next forward. The arrays are freed with the layer; copies and pickles of a layer start empty.
 
     Threads: each thread gets its own set (threading.local), so forwards from two threads on one
@@ -159,96 +158,115 @@ class Scratch:
         return xp.reshape(as5(xp.shape))
 
 
-def _columns(conv, xp: np.ndarray, n: int, out_spatial: tuple) -> np.ndarray:
-    """The columns (C·∏K, N, ∏out) of the padded input xp, in the scratch array "cols"."""
-    rows = conv.in_channels * math.prod(conv.kernel_size)
-    cols = conv.scratch.array("cols", (rows, n, math.prod(out_spatial)), xp.dtype)
-    return pick_kernel(im2col, im2col_parallel, cols.size)(
-        xp, cols, 0, *kernel_args(conv.geometry, out_spatial))
-
-
-def block_samples(rows: int, positions: int, itemsize: int) -> int:
-    """Samples per block of im2col's columns: as many as fit in :data:`COLUMN_BLOCK_BYTES`
-    (at least one)."""
-    return max(1, COLUMN_BLOCK_BYTES // max(1, rows * positions * itemsize))
+def block_samples(n: int, rows: int, positions: int, itemsize: int) -> int:
+    """Samples per block of im2col's columns: as many as fit in :data:`COLUMN_BLOCK_BYTES`,
+    at least one, at most the batch's ``n``."""
+    return max(1, min(n, COLUMN_BLOCK_BYTES // max(1, rows * positions * itemsize)))
 
 
 class Im2colConv:
-    """im2col + GEMM, by blocks of samples; ∂L/∂x by one GEMM and col2im."""
+    """im2col + GEMM by blocks of samples, forward and backward (∂L/∂x by GEMM and col2im)."""
 
     name = "im2col"
 
     def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
-        """Y = W₂ cols + b; returns (y, xp, cols), the columns kept for ∂L/∂W (None under
-        layerkit.no_grad(), where nothing is kept).
+        """Y = W₂ cols + b; returns (y, xp), the padded input kept for backward.
 
         The batch is cut into blocks of a few samples (:func:`block_samples`): each block's
         columns are written and at once multiplied, while they are still in the core's cache,
-        and the product goes straight into y's (N, O, P) layout with the bias. Blocks of blocks
-        run in threads (threads.run_batch_blocks), each with one-thread products. Kept for
-        backward, the columns of all blocks make up the batch's (C·∏K, N, P) array; under
-        no_grad each thread reuses one block-sized array instead.
+        and the product goes straight into y's (N, O, P) layout with the bias. Blocks run in
+        threads (threads.run_batch_blocks), each with one-thread products and its own
+        block-sized arrays. No columns outlive the call: backward builds them again, block by
+        block, from the padded input (a copy of x's values: changing x after forward changes
+        nothing; under layerkit.no_grad() x itself when there is no padding).
         """
-        g, o, scratch = conv.geometry, conv.out_channels, conv.scratch
+        g, o = conv.geometry, conv.out_channels
         n, dt = x.shape[0], x.dtype
-        xp = scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]))
+        xp = conv.scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]),
+                                 own=grad_enabled())
         rows, positions = conv.in_channels * math.prod(conv.kernel_size), math.prod(out_spatial)
-        keep = grad_enabled()
-        cols = scratch.array("cols", (rows, n, positions), dt) if keep else None
         groups = conv.groups
         w2 = by_group(conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False),
                       groups)
         y = np.empty((n, o, positions), dtype=dt)
-        block = block_samples(rows, positions, dt.itemsize)
+        block = block_samples(n, rows, positions, dt.itemsize)
         args = kernel_args(g, out_spatial)
 
-        def run(lo: int, hi: int) -> None:
-            size = min(block, hi - lo) * positions
-            own_cols = None if keep else np.empty(rows * size, dtype=dt)
-            own_y = np.empty(o * size, dtype=dt)
-            for s in range(lo, hi, block):
-                e = min(s + block, hi)
+        def run(b_lo: int, b_hi: int) -> None:
+            own_cols = np.empty(rows * block * positions, dtype=dt)
+            own_y = np.empty(o * block * positions, dtype=dt)
+            for s in range(b_lo * block, min(b_hi * block, n), block):
+                e = min(s + block, n)
                 width = (e - s) * positions
-                if keep:        # this block's part of the batch's columns (a strided view)
-                    im2col(xp[s:e], cols, s, *args)
-                    c2 = cols[:, s:e].reshape(rows, width)
-                else:
-                    c2 = own_cols[:rows * width].reshape(rows, e - s, positions)
-                    im2col(xp[s:e], c2, 0, *args)
-                    c2 = c2.reshape(rows, width)
+                c2 = own_cols[:rows * width].reshape(rows, e - s, positions)
+                im2col(xp[s:e], c2, 0, *args)
                 # per group, Y (O/G, B·P) = W₂ (O/G, R/G) @ cols (R/G, B·P)
                 yb = own_y[:o * width].reshape(o, width)
-                matmul_by_group(w2, by_group(c2, groups), out=by_group(yb, groups))
+                matmul_by_group(w2, by_group(c2.reshape(rows, width), groups),
+                                out=by_group(yb, groups))
                 gemm_to_nchw(yb.reshape(o, e - s, positions), bias, y[s:e])   # (B, O, P) + b
 
-        run_batch_blocks(run, n, o * rows * positions, min_rows=1)
-        return y.reshape((n, o) + out_spatial), xp, cols
+        run_batch_blocks(run, -(-n // block), o * rows * block * positions, min_rows=1)
+        return y.reshape((n, o) + out_spatial), xp
 
-    def columns(self, conv, cache) -> np.ndarray:
-        """The columns forward built."""
-        return cache.cols
+    def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
+        """∂L/∂W and ∂L/∂x (dcols = W₂ᵀ δ, then col2im), block by block."""
+        return weight_and_input_grad(conv, cache, dy, input_grad)
 
-    def input_grad(self, conv, cache, dy: np.ndarray, d2: np.ndarray) -> np.ndarray:
-        """dcols = W₂ᵀ δ, then col2im (the full convolution of δ with the kernels)."""
-        g, scratch, cols, x_shape = conv.geometry, conv.scratch, cache.cols, cache.x_shape
-        dt, rows = cols.dtype, cols.shape[0]
-        groups = conv.groups
-        w2 = conv.params["weight"].reshape(conv.out_channels, rows // groups).astype(dt, copy=False)
-        dcols = scratch.array("dcols", (rows, d2.shape[1]), dt)
-        # per group, (G, R/G, O/G) @ (G, O/G, N·P)
-        matmul_by_group(by_group(w2, groups).transpose(0, 2, 1), by_group(d2, groups),
-                        out=by_group(dcols, groups))
-        padded = _padded_extent(g, x_shape[2:])
-        if padded == x_shape[2:]:
-            dxp = np.empty(as5(x_shape), dtype=dt)
-        else:
-            dxp = scratch.array("dxp", as5(x_shape[:2] + padded), dt)
-        pick_kernel(col2im, col2im_parallel, cols.size)(dcols.reshape(cols.shape), dxp,
-                                                        *kernel_args(g, cache.out_spatial))
-        if padded == x_shape[2:]:
-            return dxp.reshape(x_shape)
-        return np.ascontiguousarray(dxp.reshape(x_shape[:2] + padded)[
-            interior(g.pad_lo, x_shape[2:])])
+
+def weight_and_input_grad(conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
+    """(∂L/∂W₂ as (G, O/G, R/G), ∂L/∂x or None) from the padded input the cache holds, by the
+    blocks of samples forward used: per block, its columns (im2col, kept in cache), δ's block as
+    (O, B·P), ∂L/∂W₂ += δ colsᵀ (one GEMM per group) and, with ``input_grad``, dcols = W₂ᵀ δ
+    scattered back by col2im into that block's samples of ∂L/∂x_pad.
+
+    Each block's ∂L/∂W₂ goes to its own slot and the slots are summed in block order at the
+    end: the result does not depend on how the blocks were shared among threads.
+    """
+    g, o, groups = conv.geometry, conv.out_channels, conv.groups
+    xp, x_shape, out_spatial = cache.xp, cache.x_shape, cache.out_spatial
+    n, dt = x_shape[0], xp.dtype
+    rows, positions = conv.in_channels * math.prod(conv.kernel_size), math.prod(out_spatial)
+    block = block_samples(n, rows, positions, dt.itemsize)
+    blocks = -(-n // block)
+    dws = np.empty((blocks, groups, o // groups, rows // groups), dtype=dt)
+    dy3 = dy.reshape(n, o, positions)
+    args = kernel_args(g, out_spatial)
+    padded = _padded_extent(g, x_shape[2:])
+    dxp = None
+    if input_grad:
+        w2t = by_group(conv.params["weight"].reshape(o, rows // groups).astype(dt, copy=False),
+                       groups).transpose(0, 2, 1)
+        dxp = np.empty(as5(x_shape), dtype=dt) if padded == x_shape[2:] else \
+            conv.scratch.array("dxp", as5(x_shape[:2] + padded), dt)
+
+    def run(b_lo: int, b_hi: int) -> None:
+        own_cols = np.empty(rows * block * positions, dtype=dt)
+        own_dy = np.empty(o * block * positions, dtype=dt)
+        own_dcols = np.empty(rows * block * positions, dtype=dt) if input_grad else None
+        for b in range(b_lo, b_hi):
+            s, e = b * block, min((b + 1) * block, n)
+            width = (e - s) * positions
+            c2 = own_cols[:rows * width].reshape(rows, e - s, positions)
+            im2col(xp[s:e], c2, 0, *args)
+            d3 = own_dy[:o * width].reshape(o, e - s, positions)
+            np.copyto(d3, dy3[s:e].transpose(1, 0, 2))          # δ's block as (O, B, P)
+            d2 = by_group(d3.reshape(o, width), groups)
+            matmul_by_group(d2, by_group(c2.reshape(rows, width), groups).transpose(0, 2, 1),
+                            out=dws[b])
+            if input_grad:
+                dc = own_dcols[:rows * width].reshape(rows, width)
+                matmul_by_group(w2t, d2, out=by_group(dc, groups))      # (G, R/G, B·P)
+                col2im(dc.reshape(rows, e - s, positions), dxp[s:e], *args)
+
+    run_batch_blocks(run, blocks, o * rows * block * positions, min_rows=1)
+    dw = dws.sum(axis=0) if blocks else np.zeros(dws.shape[1:], dtype=dt)
+    if not input_grad:
+        return dw, None
+    if padded == x_shape[2:]:
+        return dw, dxp.reshape(x_shape)
+    return dw, np.ascontiguousarray(dxp.reshape(x_shape[:2] + padded)[
+        interior(g.pad_lo, x_shape[2:])])
 
 
 class WinogradConv:
@@ -257,17 +275,19 @@ class WinogradConv:
     name = "winograd"
 
     def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
-        """Returns (y, xp, None): the padded input is kept (a copy of x's values, except under
-        layerkit.no_grad()), the columns are not built."""
+        """Returns (y, xp): the padded input is kept (a copy of x's values, except under
+        layerkit.no_grad())."""
         y, xp = _winograd(conv.scratch, "xp", x, conv.params["weight"], bias,
                           conv.geometry.pad_lo, out_spatial, own=grad_enabled())
-        return y, xp, None
+        return y, xp
 
-    def columns(self, conv, cache) -> np.ndarray:
-        """im2col's columns of the padded input forward kept."""
-        return _columns(conv, cache.xp, cache.x_shape[0], cache.out_spatial)
+    def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
+        """∂L/∂W from im2col's columns of the kept padded input (:func:`weight_and_input_grad`),
+        ∂L/∂x by Winograd."""
+        dw, _ = weight_and_input_grad(conv, cache, dy, False)
+        return dw, (self._input_grad(conv, cache, dy) if input_grad else None)
 
-    def input_grad(self, conv, cache, dy: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    def _input_grad(self, conv, cache, dy: np.ndarray) -> np.ndarray:
         """δ, padded by 2 − P, correlated with rot180(W) transposed to (C, O, 3, 3)."""
         dt = cache.xp.dtype
         w_flip = conv.params["weight"][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
