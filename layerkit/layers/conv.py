@@ -14,8 +14,9 @@ from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
 from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
                           window_within_limits)
-from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5,
-                              by_group, interior, kernel_args, matmul_by_group, pick_kernel)
+from .conv_algorithms import (DEPTHWISE, IM2COL, WINOGRAD, DepthwiseConv, Im2colConv, Scratch,
+                              WinogradConv, as5, by_group, interior, kernel_args, matmul_by_group,
+                              pick_kernel, transposed_copy)
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -139,7 +140,7 @@ def _show(t: tuple):
     return t[0] if all(v == t[0] for v in t) else t
 
 
-_ALGORITHMS = ("auto", "im2col", "winograd")
+_ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 
 # "auto" takes Winograd only from this many input and output channels and from this much work,
 # min(C, O)² × output positions: below them the transforms (whose cost per output grows with the
@@ -165,6 +166,15 @@ def _winograd_obstacle(ndim: int, g, groups: int) -> str | None:
     return None
 
 
+def _depthwise_obstacle(ndim: int, in_channels: int, groups: int) -> str | None:
+    """Why the direct depthwise loops cannot compute this convolution, or None when they can."""
+    if ndim == 3:
+        return "is for 1-D and 2-D convolutions only, this is 3-D"
+    if groups != in_channels:
+        return f"needs groups == in_channels ({in_channels}), got groups={groups}"
+    return None
+
+
 def _checked_groups(who: str, groups, in_channels: int, out_channels: int) -> int:
     """``groups`` as a positive int dividing both channel counts, else ValueError."""
     groups = positive_int(who, "groups", groups)
@@ -175,19 +185,13 @@ def _checked_groups(who: str, groups, in_channels: int, out_channels: int) -> in
     return groups
 
 
-def _transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``out[i, n, p] = a[n, i, p]``: (N, I, P) -> (I, N, P), casting to ``out``'s dtype."""
-    np.copyto(out, a.reshape(out.shape[1], out.shape[0], out.shape[2]).transpose(1, 0, 2),
-              casting="same_kind")
-    return out
-
-
 class _ConvCache(NamedTuple):
     """What ConvND.backward needs from forward."""
 
-    strategy: Im2colConv | WinogradConv    # the algorithm forward used; backward calls it too
+    strategy: Im2colConv | WinogradConv | DepthwiseConv    # forward's algorithm; backward's too
     xp: np.ndarray              # the padded input as (N, C, D, H, W) (scratch, or x itself)
-    cols: np.ndarray | None     # im2col's columns (C·∏K, N, ∏out); Winograd builds them from xp
+    cols: np.ndarray | None     # im2col's columns (C·∏K, N, ∏out); Winograd builds them from xp,
+                                # the depthwise loops never do
     x_shape: tuple
     out_spatial: tuple
 
@@ -213,8 +217,12 @@ class ConvND(Layer):
         obstacle = _winograd_obstacle(self.ndim, self.geometry, self.groups)
         if algorithm == "winograd" and obstacle is not None:
             raise ValueError(f"{who}: algorithm='winograd' {obstacle}")
+        depthwise_obstacle = _depthwise_obstacle(self.ndim, self.in_channels, self.groups)
+        if algorithm == "depthwise" and depthwise_obstacle is not None:
+            raise ValueError(f"{who}: algorithm='depthwise' {depthwise_obstacle}")
         self.algorithm = algorithm
         self._winograd_applies = obstacle is None
+        self._depthwise_applies = depthwise_obstacle is None
         self.kernel_size = self.geometry.kernel
         self.stride = self.geometry.stride
         self.dilation = self.geometry.dilation
@@ -257,14 +265,16 @@ class ConvND(Layer):
         return ", ".join(parts)
 
     def algorithm_for(self, x_shape: tuple) -> str:
-        """"winograd" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
+        """"winograd", "depthwise" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
         shape ``x_shape`` (see ``algorithm``)."""
         out_spatial = self.geometry.output_shape(repr(self), tuple(x_shape[2:]))
         return self._strategy(out_spatial).name
 
-    def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv:
+    def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv | DepthwiseConv:
         if self.algorithm != "auto":
-            return WINOGRAD if self.algorithm == "winograd" else IM2COL
+            return {"winograd": WINOGRAD, "depthwise": DEPTHWISE, "im2col": IM2COL}[self.algorithm]
+        if self._depthwise_applies:
+            return DEPTHWISE
         channels = min(self.in_channels, self.out_channels)
         winograd = self._winograd_applies and channels >= _WINOGRAD_MIN_CHANNELS and \
             channels * channels * math.prod(out_spatial) >= _WINOGRAD_MIN_WORK
@@ -277,35 +287,21 @@ class ConvND(Layer):
         dt = x.dtype
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], self.geometry.padding))
         allocation(who, "the padded input", x.shape[:2] + padded, dt)
-        allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
-                                               math.prod(self.kernel_size)) + out_spatial, dt)
+        strategy = self._strategy(out_spatial)
+        if strategy is not DEPTHWISE:
+            allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
+                                                   math.prod(self.kernel_size)) + out_spatial, dt)
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
-        strategy = self._strategy(out_spatial)
         y, xp, cols = strategy.forward(self, x, bias, out_spatial)
         self._cache = _ConvCache(strategy, xp, cols, x.shape, out_spatial)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         cache = self.saved()
-        n = cache.x_shape[0]
-        self.check_dy(dy, (n, self.out_channels) + cache.out_spatial)
-        cols = cache.strategy.columns(self, cache)
-        dt = cols.dtype
-        rows, positions = cols.shape[0], cols.shape[2]
-        # δ as (O, N·P), the layout of the forward GEMM's output
-        dyg = self.scratch.array("dyg", (self.out_channels, n, positions), dt)
-        d2 = _transposed_copy(dyg, dy).reshape(self.out_channels, n * positions)
-        if self.bias:
-            self.grads["bias"] += d2.sum(axis=1)
-        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch per group,
-        # (G, O/G, N·P) @ (G, N·P, R/G)
-        dw = matmul_by_group(by_group(d2, self.groups), by_group(cols.reshape(rows, n * positions),
-                                                                 self.groups).transpose(0, 2, 1))
-        self.grads["weight"] += dw.reshape(self.params["weight"].shape)
-        if not self.needs_input_grad:
-            return None
-        return cache.strategy.input_grad(self, cache, dy, d2)
+        self.check_dy(dy, (cache.x_shape[0], self.out_channels) + cache.out_spatial)
+        # ∂L/∂W and ∂L/∂b accumulated into grads, ∂L/∂x returned (None without needs_input_grad)
+        return cache.strategy.backward(self, cache, dy)
 
 
 class Conv1D(ConvND):
@@ -413,7 +409,7 @@ class ConvTransposeND(Layer):
         # x as (C_in, N·P) and one GEMM for the batch per group: cols (R, N·P) = W₂ᵀ x, as
         # (G, R/G, N·P) = (G, R/G, C_in/G) @ (G, C_in/G, N·P)
         scratch, groups = self.scratch, self.groups
-        xg = _transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
+        xg = transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
         w2 = self.params["weight"].reshape(self.in_channels, rows // groups).astype(dt, copy=False)
         cols = scratch.array("cols", (rows, n * positions), dt)
         matmul_by_group(by_group(w2, groups).transpose(0, 2, 1),

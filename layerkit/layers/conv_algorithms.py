@@ -1,15 +1,21 @@
-"""How ConvND (layers/conv.py) computes a convolution: two algorithms, and their scratch arrays.
+"""How ConvND (layers/conv.py) computes a convolution: three algorithms, and their scratch arrays.
 
-:data:`IM2COL` (any kernel, stride, padding and dilation) and :data:`WINOGRAD` (F(4×4, 3×3):
-Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) are stateless strategy objects with one
-interface, each taking the layer (its geometry, weights and :class:`Scratch`) as ``conv``:
+:data:`IM2COL` (any kernel, stride, padding and dilation), :data:`WINOGRAD` (F(4×4, 3×3):
+Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) and :data:`DEPTHWISE` (direct loops:
+Conv1D/Conv2D with groups = in_channels) are stateless strategy objects with one interface,
+each taking the layer (its geometry, weights, gradients and :class:`Scratch`) as ``conv``:
 
 - ``forward(conv, x, bias, out_spatial) -> (y, xp, cols)``: the output, the padded input and
   the im2col columns (None when the algorithm did not build them);
-- ``columns(conv, cache) -> cols``: the columns ∂L/∂W = δ colsᵀ needs (both algorithms share
-  that GEMM; only where the columns come from differs);
-- ``input_grad(conv, cache, dy, d2) -> dx``: ∂L/∂x, with δ both as given (N, O, ...) and as d2
-  (O, N·∏out), the layout of im2col's GEMM.
+- ``backward(conv, cache, dy) -> dx``: accumulates ∂L/∂W and ∂L/∂b into ``conv.grads`` and
+  returns ∂L/∂x (None when ``conv.needs_input_grad`` is False).
+
+im2col and Winograd share their backward (:class:`_ColumnsBackward`): ∂L/∂W = δ colsᵀ is one
+GEMM over im2col's columns, and they differ in two hooks, ``columns(conv, cache) -> cols``
+(where those columns come from) and ``input_grad(conv, cache, dy, d2) -> dx`` (∂L/∂x, with δ
+both as given (N, O, ...) and as d2 (O, N·∏out), the layout of im2col's GEMM). The depthwise
+strategy computes both gradients with its own loops (kernels/depthwise.py): a depthwise
+convolution's columns cost as much to build as the whole convolution.
 
 ``cache`` is the layer's cache (fields strategy, xp, cols, x_shape, out_spatial). The layer
 picks a strategy per forward and records it there, so backward calls the matching one.
@@ -23,7 +29,9 @@ import threading
 
 import numpy as np
 
-from ..kernels import winograd
+import numba
+
+from ..kernels import depthwise, winograd
 from ..kernels.config import parallel_if
 from ..kernels.conv import col2im, col2im_parallel, gemm_to_nchw, im2col, im2col_parallel
 from ..threads import run_batch_blocks
@@ -76,6 +84,13 @@ def matmul_by_group(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
     if a.shape[0] == 1:
         return np.matmul(a[0], b[0], out=None if out is None else out[0])[None]
     return np.matmul(a, b, out=out)
+
+
+def transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``out[i, n, p] = a[n, i, p]``: (N, I, P) -> (I, N, P), casting to ``out``'s dtype."""
+    np.copyto(out, a.reshape(out.shape[1], out.shape[0], out.shape[2]).transpose(1, 0, 2),
+              casting="same_kind")
+    return out
 
 
 def _padded_extent(g, spatial: tuple) -> tuple:
@@ -162,7 +177,31 @@ def _columns(conv, xp: np.ndarray, n: int, out_spatial: tuple) -> np.ndarray:
                                                            *kernel_args(conv.geometry, out_spatial))
 
 
-class Im2colConv:
+class _ColumnsBackward:
+    """The backward of the algorithms built on im2col's columns: ∂L/∂b = Σ δ, ∂L/∂W₂ = δ colsᵀ
+    (one GEMM over the batch per group), then the subclass's ∂L/∂x."""
+
+    def backward(self, conv, cache, dy: np.ndarray) -> np.ndarray | None:
+        n, o = cache.x_shape[0], conv.out_channels
+        cols = self.columns(conv, cache)
+        dt = cols.dtype
+        rows, positions = cols.shape[0], cols.shape[2]
+        # δ as (O, N·P), the layout of the forward GEMM's output
+        dyg = conv.scratch.array("dyg", (o, n, positions), dt)
+        d2 = transposed_copy(dyg, dy).reshape(o, n * positions)
+        if conv.bias:
+            conv.grads["bias"] += d2.sum(axis=1)
+        # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ: one GEMM over the batch per group,
+        # (G, O/G, N·P) @ (G, N·P, R/G)
+        dw = matmul_by_group(by_group(d2, conv.groups), by_group(cols.reshape(rows, n * positions),
+                                                                 conv.groups).transpose(0, 2, 1))
+        conv.grads["weight"] += dw.reshape(conv.params["weight"].shape)
+        if not conv.needs_input_grad:
+            return None
+        return self.input_grad(conv, cache, dy, d2)
+
+
+class Im2colConv(_ColumnsBackward):
     """im2col + one GEMM for the batch; ∂L/∂x by one GEMM and col2im."""
 
     name = "im2col"
@@ -212,7 +251,7 @@ class Im2colConv:
             interior(g.pad_lo, x_shape[2:])])
 
 
-class WinogradConv:
+class WinogradConv(_ColumnsBackward):
     """Winograd F(4×4, 3×3) for y and ∂L/∂x; ∂L/∂W from im2col's columns, built in backward."""
 
     name = "winograd"
@@ -237,8 +276,75 @@ class WinogradConv:
         return dx
 
 
+def _plane_args(g) -> tuple:
+    """The geometry of a 1-D or 2-D convolution as 2-D (kh, kw), (sh, sw), (dh, dw), (ph, pw)
+    (the low padding), with a singleton leading axis for 1-D."""
+    front = 2 - len(g.kernel)
+    return tuple((one,) * front + tuple(t) for one, t in ((1, g.kernel), (1, g.stride),
+                                                          (1, g.dilation), (0, g.pad_lo)))
+
+
+def _planes(shape: tuple) -> tuple:
+    """(N, C, *spatial) of a 1-D or 2-D convolution as (N, C, H, W), H = 1 for 1-D."""
+    return as5(shape)[:2] + as5(shape)[3:]
+
+
+def _run(serial, parallel, work: int, *args):
+    """The serial kernel on ``args``, or for large work with several numba threads its
+    parallel twin with one block of planes per thread."""
+    kernel = pick_kernel(serial, parallel, work)
+    if kernel is parallel:
+        return parallel(*args, numba.get_num_threads())
+    return serial(*args)
+
+
+class DepthwiseConv:
+    """Direct loops for groups = in_channels (1-D and 2-D): no columns, forward and both
+    gradients from the padded input (kernels/depthwise.py)."""
+
+    name = "depthwise"
+
+    def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
+        """Returns (y, xp, None): the padded input, a copy the caller's x cannot change, is
+        kept for ∂L/∂W."""
+        g, o, dt = conv.geometry, conv.out_channels, x.dtype
+        n = x.shape[0]
+        xp = conv.scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]), own=True)
+        (kh, kw), (sh, sw), (dh, dw), _ = _plane_args(g)
+        out_hw = ((1,) * (2 - len(out_spatial))) + tuple(out_spatial)
+        y = np.empty((n, o) + out_hw, dtype=dt)
+        w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
+        _run(depthwise.depthwise_forward, depthwise.depthwise_forward_parallel, y.size * kh * kw,
+             xp.reshape(_planes(xp.shape)), w, bias, y, sh, sw, dh, dw)
+        return y.reshape((n, o) + tuple(out_spatial)), xp, None
+
+    def backward(self, conv, cache, dy: np.ndarray) -> np.ndarray | None:
+        """∂L/∂W, ∂L/∂b over the batch, then ∂L/∂x by the scatter-add onto the padded input."""
+        xp = cache.xp
+        xp4 = xp.reshape(_planes(xp.shape))
+        n, o, dt = xp.shape[0], conv.out_channels, xp.dtype
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = _plane_args(conv.geometry)
+        dy4 = np.ascontiguousarray(dy, dtype=dt).reshape(_planes(dy.shape))
+        work = dy4.size * kh * kw
+        gw, gb = np.empty((o, kh, kw), dtype=dt), np.empty(o, dtype=dt)
+        _run(depthwise.depthwise_backward_weight, depthwise.depthwise_backward_weight_parallel,
+             work, xp4, dy4, gw, gb, sh, sw, dh, dw)
+        conv.grads["weight"] += gw.reshape(conv.params["weight"].shape)
+        if conv.bias:
+            conv.grads["bias"] += gb
+        if not conv.needs_input_grad:
+            return None
+        x_shape = cache.x_shape
+        dx = np.empty(_planes(x_shape), dtype=dt)
+        w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
+        _run(depthwise.depthwise_backward_input, depthwise.depthwise_backward_input_parallel,
+             work, dy4, w, dx, ph, pw, xp4.shape[2], xp4.shape[3], sh, sw, dh, dw)
+        return dx.reshape(x_shape)
+
+
 IM2COL = Im2colConv()
 WINOGRAD = WinogradConv()
+DEPTHWISE = DepthwiseConv()
 
 
 def _winograd_units(n: int, tiles_h: int, tiles_w: int) -> list[tuple]:
