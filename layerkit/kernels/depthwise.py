@@ -40,65 +40,77 @@ from numba import prange
 from .config import jit
 
 
-# Index arithmetic note (as in kernels/conv.py): numba wraps negative indices, so an offset that
+# Index arithmetic note (as in kernels/conv.py): numba wraps negative indices, so an index that
 # LLVM cannot prove non-negative costs a test per element and blocks vectorisation; the max(.., 0)
-# around run-time offsets is a no-op that lets it drop the test.
+# around run-time offsets is a no-op that lets it drop the test. Every array is indexed through
+# a flat view (one index, the offsets computed outside the inner loop): row views and 2-D
+# indexing cost more than the work of a short row.
 
 
 @jit()
-def _block(n_items: int, blocks: int, b: int) -> tuple:
+def _block(n_items, blocks, b):
     """Items [lo, hi) of block b when n_items are cut into ``blocks`` contiguous ranges."""
     return n_items * b // blocks, n_items * (b + 1) // blocks
 
 
 @jit()
 def _forward_planes(xp, w, bias, y, sh, sw, dh, dw, lo, hi, acc):
-    """y for planes q = n·O + o in [lo, hi); ``acc`` holds at least (Ho − 1)·Wp + Wo entries."""
+    """y for the input planes q = n·C + c in [lo, hi) (the m output planes of each); ``acc``
+    holds at least (Ho − 1)·Wp + Wo entries."""
+    n_chan, hp, wp = xp.shape[1], xp.shape[2], xp.shape[3]
     n_out, out_h, out_w = y.shape[1], y.shape[2], y.shape[3]
-    m = n_out // xp.shape[1]
-    hp, wp = xp.shape[2], xp.shape[3]
+    m = n_out // n_chan
     kh, kw = w.shape[1], w.shape[2]
+    xpf, yf, wf = xp.reshape(xp.size), y.reshape(y.size), w.reshape(w.size)
     flat = sh == 1 and sw == 1
     run = (out_h - 1) * wp + out_w
     for q in range(lo, hi):
-        n, o = q // n_out, q % n_out
-        c = o // m
-        b = bias[o]
-        if flat:
-            src = xp[n, c].reshape(hp * wp)
-            for i in range(run):
-                acc[i] = b
-            for jh in range(kh):
-                for jw in range(kw):
-                    wt = w[o, jh, jw]
-                    off = max(jh * dh * wp + jw * dw, 0)
-                    for i in range(run):
-                        acc[i] += wt * src[i + off]
-            for i in range(out_h):
-                row = y[n, o, i]
-                base = max(i * wp, 0)
-                for k in range(out_w):
-                    row[k] = acc[base + k]
-        else:
-            for i in range(out_h):
-                row = y[n, o, i]
-                for k in range(out_w):
-                    row[k] = b
+        n, c = q // n_chan, q % n_chan
+        pb = max(q * hp * wp, 0)
+        for o in range(c * m, (c + 1) * m):
+            b = bias[o]
+            yb = max((n * n_out + o) * out_h * out_w, 0)
+            if flat:
+                for i in range(run):
+                    acc[i] = b
                 for jh in range(kh):
-                    src = xp[n, c, max(i * sh + jh * dh, 0)]
-                    for jw in range(kw):
-                        wt = w[o, jh, jw]
-                        off = max(jw * dw, 0)
-                        for k in range(out_w):
-                            row[k] += wt * src[max(k * sw, 0) + off]
+                    jw = 0
+                    while jw + 3 <= kw:             # three taps of the row per pass
+                        t = (o * kh + jh) * kw + jw
+                        w0, w1, w2 = wf[t], wf[t + 1], wf[t + 2]
+                        o0 = max(pb + jh * dh * wp + jw * dw, 0)
+                        o1, o2 = max(o0 + dw, 0), max(o0 + 2 * dw, 0)
+                        for i in range(run):
+                            acc[i] += w0 * xpf[o0 + i] + w1 * xpf[o1 + i] + w2 * xpf[o2 + i]
+                        jw += 3
+                    for j in range(jw, kw):
+                        wt = wf[(o * kh + jh) * kw + j]
+                        off = max(pb + jh * dh * wp + j * dw, 0)
+                        for i in range(run):
+                            acc[i] += wt * xpf[off + i]
+                for i in range(out_h):
+                    d, s = max(yb + i * out_w, 0), max(i * wp, 0)
+                    for k in range(out_w):
+                        yf[d + k] = acc[s + k]
+            else:
+                for i in range(out_h):
+                    d = max(yb + i * out_w, 0)
+                    for k in range(out_w):
+                        yf[d + k] = b
+                    for jh in range(kh):
+                        for jw in range(kw):
+                            wt = wf[(o * kh + jh) * kw + jw]
+                            off = max(pb + (i * sh + jh * dh) * wp + jw * dw, 0)
+                            for k in range(out_w):
+                                yf[d + k] += wt * xpf[off + k * sw]
 
 
 @jit()
 def depthwise_forward(xp, w, bias, y, sh, sw, dh, dw):
     """y (N, O, Ho, Wo) from the padded input xp (N, C, Hp, Wp), weights w (O, kh, kw) and
-    bias (O,) (pass zeros for none). Returns ``y``."""
+    bias (O,) (zeros for none). Returns ``y``."""
     acc = np.empty((y.shape[2] - 1) * xp.shape[3] + y.shape[3], dtype=y.dtype)
-    _forward_planes(xp, w, bias, y, sh, sw, dh, dw, 0, y.shape[0] * y.shape[1], acc)
+    _forward_planes(xp, w, bias, y, sh, sw, dh, dw, 0, xp.shape[0] * xp.shape[1], acc)
     return y
 
 
@@ -106,7 +118,7 @@ def depthwise_forward(xp, w, bias, y, sh, sw, dh, dw):
 def depthwise_forward_parallel(xp, w, bias, y, sh, sw, dh, dw, blocks):
     """:func:`depthwise_forward` with the (sample, channel) planes in ``blocks`` ranges run by
     a ``prange``."""
-    planes = y.shape[0] * y.shape[1]
+    planes = xp.shape[0] * xp.shape[1]
     for b in prange(blocks):
         lo, hi = _block(planes, blocks, b)
         acc = np.empty((y.shape[2] - 1) * xp.shape[3] + y.shape[3], dtype=y.dtype)
@@ -115,48 +127,75 @@ def depthwise_forward_parallel(xp, w, bias, y, sh, sw, dh, dw, blocks):
 
 
 @jit()
-def _input_planes(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw, lo, hi, dxp, dyp):
-    """∂L/∂x for planes q = n·C + c in [lo, hi): the scatter-add onto the padded plane dxp
-    (Hp·Wp entries), whose interior is then copied into dx. With stride 1, ``dyp`` (at least
-    (Ho − 1)·Wp + Wo entries, zero past each row's end) holds δ with the row pitch Wp."""
+def _input_margin(kh, kw, dh, dw, wp):
+    """The flat offset of the last tap, (kh − 1)·dh·Wp + (kw − 1)·dw."""
+    return (kh - 1) * dh * wp + (kw - 1) * dw
+
+
+@jit()
+def _input_planes(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw, lo, hi, acc, dyz):
+    """∂L/∂x for the planes q = n·C + c in [lo, hi). ``acc`` holds at least Hp·Wp entries.
+
+    Stride 1: the scatter ∂L/∂xp[j + off_t] += w_t · δ[j] (flat plane index j = i·Wp + k, tap
+    offset off_t) is computed as a correlation, ∂L/∂xp[j] = Σ_t w_t · δz[margin + j − off_t],
+    over the interior j only; δz (``dyz``, margin + Hp·Wp entries, zero outside the outputs)
+    is δ with the row pitch Wp after a margin of the largest offset. Larger strides: the
+    scatter onto the padded plane in ``acc``, whose interior is then copied out.
+    """
     n_chan, h, wd = dx.shape[1], dx.shape[2], dx.shape[3]
     n_out, out_h, out_w = dy.shape[1], dy.shape[2], dy.shape[3]
     m = n_out // n_chan
     kh, kw = w.shape[1], w.shape[2]
+    dyf, dxf, wf = dy.reshape(dy.size), dx.reshape(dx.size), w.reshape(w.size)
     flat = sh == 1 and sw == 1
-    run = (out_h - 1) * wp + out_w
+    margin = _input_margin(kh, kw, dh, dw, wp)
+    run = (h - 1) * wp + wd                      # the interior, from (pad_h, pad_w) on
+    start = margin + pad_h * wp + pad_w
+    inside = 0 if flat else pad_h * wp + pad_w
     for q in range(lo, hi):
         n, c = q // n_chan, q % n_chan
-        for i in range(hp * wp):
-            dxp[i] = 0
-        for o in range(c * m, (c + 1) * m):
-            if flat:
+        if flat:
+            for i in range(run):
+                acc[i] = 0
+            for o in range(c * m, (c + 1) * m):
+                db = max((n * n_out + o) * out_h * out_w, 0)
                 for i in range(out_h):
-                    row = dy[n, o, i]
-                    base = max(i * wp, 0)
+                    d, s = max(margin + i * wp, 0), max(db + i * out_w, 0)
                     for k in range(out_w):
-                        dyp[base + k] = row[k]
+                        dyz[d + k] = dyf[s + k]
                 for jh in range(kh):
-                    for jw in range(kw):
-                        wt = w[o, jh, jw]
-                        off = max(jh * dh * wp + jw * dw, 0)
+                    jw = 0
+                    while jw + 3 <= kw:             # three taps of the row per pass
+                        t = (o * kh + jh) * kw + jw
+                        w0, w1, w2 = wf[t], wf[t + 1], wf[t + 2]
+                        o0 = max(start - jh * dh * wp - jw * dw, 0)
+                        o1, o2 = max(o0 - dw, 0), max(o0 - 2 * dw, 0)
                         for i in range(run):
-                            dxp[i + off] += wt * dyp[i]
-            else:
+                            acc[i] += w0 * dyz[o0 + i] + w1 * dyz[o1 + i] + w2 * dyz[o2 + i]
+                        jw += 3
+                    for j in range(jw, kw):
+                        wt = wf[(o * kh + jh) * kw + j]
+                        off = max(start - jh * dh * wp - j * dw, 0)
+                        for i in range(run):
+                            acc[i] += wt * dyz[off + i]
+        else:
+            for i in range(hp * wp):
+                acc[i] = 0
+            for o in range(c * m, (c + 1) * m):
+                db = max((n * n_out + o) * out_h * out_w, 0)
                 for i in range(out_h):
-                    row = dy[n, o, i]
+                    s = max(db + i * out_w, 0)
                     for jh in range(kh):
-                        base = max((i * sh + jh * dh) * wp, 0)
                         for jw in range(kw):
-                            wt = w[o, jh, jw]
-                            off = base + max(jw * dw, 0)
+                            wt = wf[(o * kh + jh) * kw + jw]
+                            off = max((i * sh + jh * dh) * wp + jw * dw, 0)
                             for k in range(out_w):
-                                dxp[off + max(k * sw, 0)] += wt * row[k]
-        for i in range(h):
-            row = dx[n, c, i]
-            base = max((i + pad_h) * wp + pad_w, 0)
+                                acc[off + k * sw] += wt * dyf[s + k]
+        xb = max(q * h * wd, 0)
+        for r in range(h):
+            d, s = max(xb + r * wd, 0), max(inside + r * wp, 0)
             for k in range(wd):
-                row[k] = dxp[base + k]
+                dxf[d + k] = acc[s + k]
 
 
 @jit()
@@ -164,10 +203,10 @@ def depthwise_backward_input(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw):
     """∂L/∂x (N, C, H, W) from δ (N, O, Ho, Wo) and w (O, kh, kw), for an input padded by
     (pad_h, pad_w) before its rows and columns to (Hp, Wp). Positions no window reads get 0.
     Returns ``dx``."""
-    dxp = np.empty(hp * wp, dtype=dx.dtype)
-    dyp = np.zeros((dy.shape[2] - 1) * wp + dy.shape[3], dtype=dx.dtype)
+    acc = np.empty(hp * wp, dtype=dx.dtype)
+    dyz = np.zeros(_input_margin(w.shape[1], w.shape[2], dh, dw, wp) + hp * wp, dtype=dx.dtype)
     _input_planes(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw, 0, dx.shape[0] * dx.shape[1],
-                  dxp, dyp)
+                  acc, dyz)
     return dx
 
 
@@ -178,75 +217,81 @@ def depthwise_backward_input_parallel(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, d
     planes = dx.shape[0] * dx.shape[1]
     for b in prange(blocks):
         lo, hi = _block(planes, blocks, b)
-        dxp = np.empty(hp * wp, dtype=dx.dtype)
-        dyp = np.zeros((dy.shape[2] - 1) * wp + dy.shape[3], dtype=dx.dtype)
-        _input_planes(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw, lo, hi, dxp, dyp)
+        acc = np.empty(hp * wp, dtype=dx.dtype)
+        dyz = np.zeros(_input_margin(w.shape[1], w.shape[2], dh, dw, wp) + hp * wp,
+                       dtype=dx.dtype)
+        _input_planes(dy, w, dx, pad_h, pad_w, hp, wp, sh, sw, dh, dw, lo, hi, acc, dyz)
     return dx
 
 
 @jit()
 def _weight_channels(xp, dy, gw, gb, sh, sw, dh, dw, lo, hi, acc, accb, dyp):
-    """∂L/∂w and ∂L/∂b for output channels [lo, hi), over the whole batch. ``acc`` (taps, R)
-    and ``accb`` (R,) hold the partial sums (R = (Ho − 1)·Wp + Wo with stride 1, else Wo);
-    ``dyp`` as for :func:`_input_planes`."""
+    """∂L/∂w and ∂L/∂b for the output channels [lo, hi), summed over the batch. ``acc``
+    (taps·R) and ``accb`` (R) hold the partial sums (R from :func:`_weight_width`); with
+    stride 1, ``dyp`` ((Ho − 1)·Wp + Wo entries, zero past each row's end) is δ with the row
+    pitch Wp, and acc[t·R + i] sums the products of the positions i, i + R, i + 2R, ..."""
     n_batch, n_out, out_h, out_w = dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3]
-    m = n_out // xp.shape[1]
-    hp, wp = xp.shape[2], xp.shape[3]
+    n_chan, hp, wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    m = n_out // n_chan
     kh, kw = gw.shape[1], gw.shape[2]
+    taps = kh * kw
+    xpf, dyf, gwf = xp.reshape(xp.size), dy.reshape(dy.size), gw.reshape(gw.size)
     flat = sh == 1 and sw == 1
-    width = acc.shape[1]
+    width = accb.shape[0]
+    run = dyp.shape[0]
     for o in range(lo, hi):
         c = o // m
-        for t in range(kh * kw):
-            for i in range(width):
-                acc[t, i] = 0
+        for i in range(taps * width):
+            acc[i] = 0
         for i in range(width):
             accb[i] = 0
         for n in range(n_batch):
+            pb = max((n * n_chan + c) * hp * wp, 0)
+            db = max((n * n_out + o) * out_h * out_w, 0)
             if flat:
                 for i in range(out_h):
-                    row = dy[n, o, i]
-                    base = max(i * wp, 0)
+                    d, s = max(i * wp, 0), max(db + i * out_w, 0)
                     for k in range(out_w):
-                        dyp[base + k] = row[k]
-                src = xp[n, c].reshape(hp * wp)
-                for jh in range(kh):
-                    for jw in range(kw):
-                        a = acc[jh * kw + jw]
-                        off = max(jh * dh * wp + jw * dw, 0)
-                        for i in range(width):
-                            a[i] += dyp[i] * src[i + off]
-                for i in range(width):
-                    accb[i] += dyp[i]
+                        dyp[d + k] = dyf[s + k]
+                # chunks of the run, so that the taps' partial sums stay in the L1 cache
+                for c0 in range(0, run, width):
+                    size = min(width, run - c0)
+                    dc = max(c0, 0)
+                    for t in range(taps):
+                        a = max(t * width, 0)
+                        off = max(pb + (t // kw) * dh * wp + (t % kw) * dw + c0, 0)
+                        for i in range(size):
+                            acc[a + i] += dyp[dc + i] * xpf[off + i]
+                    for i in range(size):
+                        accb[i] += dyp[dc + i]
             else:
                 for i in range(out_h):
-                    row = dy[n, o, i]
+                    s = max(db + i * out_w, 0)
                     for jh in range(kh):
-                        src = xp[n, c, max(i * sh + jh * dh, 0)]
                         for jw in range(kw):
-                            a = acc[jh * kw + jw]
-                            off = max(jw * dw, 0)
+                            a = max((jh * kw + jw) * width, 0)
+                            off = max(pb + (i * sh + jh * dh) * wp + jw * dw, 0)
                             for k in range(out_w):
-                                a[k] += row[k] * src[max(k * sw, 0) + off]
+                                acc[a + k] += dyf[s + k] * xpf[off + k * sw]
                     for k in range(out_w):
-                        accb[k] += row[k]
-        for jh in range(kh):
-            for jw in range(kw):
-                a = acc[jh * kw + jw]
-                s = 0.0
-                for i in range(width):
-                    s += a[i]
-                gw[o, jh, jw] = s
-        s = 0.0
+                        accb[k] += dyf[s + k]
+        for t in range(taps):
+            total = 0.0
+            for i in range(width):
+                total += acc[t * width + i]
+            gwf[o * taps + t] = total
+        total = 0.0
         for i in range(width):
-            s += accb[i]
-        gb[o] = s
+            total += accb[i]
+        gb[o] = total
 
 
 @jit()
 def _weight_width(out_h, out_w, wp, sh, sw):
-    """The length of the partial-sum rows of :func:`_weight_channels`."""
-    return (out_h - 1) * wp + out_w if sh == 1 and sw == 1 else out_w
+    """The length R of the partial-sum rows of :func:`_weight_channels`: with stride 1 the
+    plane's run (Ho − 1)·Wp + Wo, in chunks of at most 512 (nine taps' rows of 512 fit the L1
+    cache in float32 and float64), else Wo."""
+    return min((out_h - 1) * wp + out_w, 256) if sh == 1 and sw == 1 else out_w
 
 
 @jit()
@@ -254,7 +299,7 @@ def depthwise_backward_weight(xp, dy, gw, gb, sh, sw, dh, dw):
     """Set gw (O, kh, kw) to ∂L/∂w and gb (O,) to ∂L/∂b from the padded input xp
     (N, C, Hp, Wp) and δ (N, O, Ho, Wo). Returns ``gw``."""
     width = _weight_width(dy.shape[2], dy.shape[3], xp.shape[3], sh, sw)
-    acc = np.empty((gw.shape[1] * gw.shape[2], width), dtype=gw.dtype)
+    acc = np.empty(gw.shape[1] * gw.shape[2] * width, dtype=gw.dtype)
     accb = np.empty(width, dtype=gw.dtype)
     dyp = np.zeros((dy.shape[2] - 1) * xp.shape[3] + dy.shape[3], dtype=gw.dtype)
     _weight_channels(xp, dy, gw, gb, sh, sw, dh, dw, 0, dy.shape[1], acc, accb, dyp)
@@ -268,7 +313,7 @@ def depthwise_backward_weight_parallel(xp, dy, gw, gb, sh, sw, dh, dw, blocks):
     width = _weight_width(dy.shape[2], dy.shape[3], xp.shape[3], sh, sw)
     for b in prange(blocks):
         lo, hi = _block(dy.shape[1], blocks, b)
-        acc = np.empty((gw.shape[1] * gw.shape[2], width), dtype=gw.dtype)
+        acc = np.empty(gw.shape[1] * gw.shape[2] * width, dtype=gw.dtype)
         accb = np.empty(width, dtype=gw.dtype)
         dyp = np.zeros((dy.shape[2] - 1) * xp.shape[3] + dy.shape[3], dtype=gw.dtype)
         _weight_channels(xp, dy, gw, gb, sh, sw, dh, dw, lo, hi, acc, accb, dyp)
