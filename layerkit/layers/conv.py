@@ -56,14 +56,19 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         with a = √5, PyTorch's default, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = (C/G)·∏K.
     seed : int or numpy Generator, optional
         Seed of the initializer.
-    algorithm : "auto" (default), "im2col" or "winograd"
-        How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
+    algorithm : "auto" (default), "im2col", "winograd" or "depthwise"
+        How forward and the gradients are computed (same result up to rounding). "winograd" is
         Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1, padding ≤ 2 and
-        groups = 1 only; "auto" takes im2col for grouped convolutions): 4× fewer
-        multiplications, float32 rounding error a few times larger than im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
-        the smaller one times the number of output positions is ≥ 32²·24·24 (32 channels from
-        24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster;
-        :meth:`algorithm_for` tells).
+        groups = 1 only): 4× fewer multiplications, float32 rounding error a few times larger
+        than im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the
+        square of the smaller one times the number of output positions is ≥ 32²·24·24 (32
+        channels from 24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster).
+        "depthwise" is direct loops without columns (Conv1D and Conv2D with groups =
+        in_channels, any multiplier O/C, kernel, stride, padding and dilation); "auto" always
+        takes it there, one input channel (groups = 1 = C) included: it measured faster than
+        im2col on every such layer of benchmarks/grouped_conv.py and the LeNet-sized ones.
+        "auto" takes im2col for the other grouped convolutions and for Conv3D.
+        :meth:`algorithm_for` tells which one a given input gets.
 
     Attributes
     ----------
@@ -102,10 +107,19 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     scatter-adds dcols back onto the padded x (the full convolution above), whose padding is
     then cut off. With G groups the rows of cols are already ordered group by group, so each
     GEMM becomes one batched matmul over the groups, (G, O/G, R/G) @ (G, R/G, N·P), with the
-    same columns and the same col2im (depthwise: C products of one row each). The columns are
-    the cache kept for backward. With ``needs_input_grad = False`` (the first layer of a
+    same columns and the same col2im (depthwise layers take their own loops, below). The
+    columns are the cache kept for backward. With ``needs_input_grad = False`` (the first layer of a
     network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no
     col2im.
+
+    Depthwise (kernels/depthwise.py; groups = C, so output channel o reads the input channel
+    c = ⌊o·C/O⌋ only): y[n, o] = b[o] + Σ_j W[o, 0, j] · x_pad[n, c, p·s + j·d] computed plane by
+    plane, the tap j outside and a contiguous run of outputs inside; ∂L/∂W[o, 0, j] = Σ_n Σ_p
+    δ[n, o, p] · x_pad[n, c, p·s + j·d] and ∂L/∂x_pad[n, c] = Σ_(o of c) the scatter of
+    W[o, 0, j] · δ[n, o, p] onto p·s + j·d, the same formulas as above with one input channel
+    per group. With im2col a depthwise layer's columns (∏K copies of the input) cost several
+    times the arithmetic; here the padded input (a copy, so that the caller's x may change) is
+    all forward keeps.
 
     Winograd (kernels/winograd.py): each 4×4 output block is Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A,
     and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), for about 64 tiles at
@@ -265,7 +279,7 @@ class ConvND(Layer):
         return ", ".join(parts)
 
     def algorithm_for(self, x_shape: tuple) -> str:
-        """"winograd", "depthwise" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
+        """"winograd", "depthwise" or "im2col": what forward and backward use for an input of
         shape ``x_shape`` (see ``algorithm``)."""
         out_spatial = self.geometry.output_shape(repr(self), tuple(x_shape[2:]))
         return self._strategy(out_spatial).name
