@@ -36,7 +36,7 @@ IDS = [str(s) for s in SETUPS]
 def _build(setup, dtype=np.float64, seed=0, n=2, bias=True):
     ndim, c, m, k, s, p, d, sp = setup
     layer = CLASSES[ndim](c, m * c, k, stride=s, padding=p, dilation=d, groups=c, dtype=dtype,
-                          seed=seed, bias=bias)
+                          seed=seed, bias=bias, algorithm="depthwise")
     rng = np.random.default_rng(seed + 1)
     if bias:
         layer.params["bias"][...] = rng.standard_normal(m * c)
@@ -49,11 +49,29 @@ def _tol(dtype):
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=IDS)
-def test_auto_takes_the_depthwise_loops(setup):
+def test_the_depthwise_loops_compute_it(setup):
     layer, x, _ = _build(setup)
     assert layer.algorithm_for(x.shape) == "depthwise"
     layer(x)
     assert layer._cache.strategy is conv_algorithms.DEPTHWISE and layer._cache.cols is None
+
+
+@pytest.mark.parametrize("c, o, groups, x_shape, want", [
+    (3, 3, 3, (1, 3, 4, 4), "depthwise"),          # from 3 channels, any map
+    (64, 128, 64, (2, 64, 2, 2), "depthwise"),
+    (8, 8, 8, (1, 8, 9), "depthwise"),             # Conv1D
+    (1, 8, 1, (1, 1, 8, 8), "im2col"),             # one input channel, 64 positions
+    (2, 8, 2, (1, 2, 16, 16), "im2col"),           # two, 256 positions
+    (1, 8, 1, (1, 1, 24, 24), "depthwise"),        # 24·24 positions and more
+    (2, 4, 2, (1, 2, 1, 576), "depthwise"),
+    (8, 8, 4, (1, 8, 32, 32), "im2col"),           # grouped, not depthwise
+])
+def test_auto_choice(c, o, groups, x_shape, want):
+    cls = Conv1D if len(x_shape) == 3 else Conv2D
+    layer = cls(c, o, 3, padding=1, groups=groups)
+    assert layer.algorithm_for(x_shape) == want
+    layer(np.zeros(x_shape, np.float32))
+    assert layer._cache.strategy.name == want
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -199,8 +217,7 @@ def test_float32_parameters_with_float64_input():
 
 
 def test_explicit_algorithm_and_its_errors():
-    assert Conv2D(4, 8, 3, groups=4, algorithm="depthwise").algorithm_for((1, 4, 5, 5)) == \
-        "depthwise"
+    assert Conv2D(1, 8, 3, algorithm="depthwise").algorithm_for((1, 1, 5, 5)) == "depthwise"
     assert Conv2D(4, 8, 3, groups=4, algorithm="im2col").algorithm_for((1, 4, 5, 5)) == "im2col"
     assert Conv2D(4, 8, 3, groups=2).algorithm_for((1, 4, 5, 5)) == "im2col"
     assert Conv3D(2, 2, 3, groups=2).algorithm_for((1, 2, 5, 5, 5)) == "im2col"

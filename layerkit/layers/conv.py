@@ -64,10 +64,10 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         square of the smaller one times the number of output positions is ≥ 32²·24·24 (32
         channels from 24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster).
         "depthwise" is direct loops without columns (Conv1D and Conv2D with groups =
-        in_channels, any multiplier O/C, kernel, stride, padding and dilation); "auto" always
-        takes it there, one input channel (groups = 1 = C) included: it measured faster than
-        im2col on every such layer of benchmarks/grouped_conv.py and the LeNet-sized ones.
-        "auto" takes im2col for the other grouped convolutions and for Conv3D.
+        in_channels, any multiplier O/C, kernel, stride, padding and dilation); "auto" takes it
+        there from 3 input channels on, and for one or two input channels (groups = C = 1 or
+        2) from 24·24 output positions (where it measured faster than im2col). "auto" takes
+        im2col for the other grouped convolutions and for Conv3D.
         :meth:`algorithm_for` tells which one a given input gets.
 
     Attributes
@@ -164,6 +164,14 @@ _ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 # table in benchmarks/README.md).
 _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_MIN_WORK = 32 * 32 * 24 * 24
+
+# "auto" takes the direct depthwise loops (groups = in_channels) from this many input channels,
+# and with fewer (groups = C = 1 or 2: ordinary convolutions with one or two input channels)
+# from this many output positions: below both, im2col's short columns and GEMM measured faster
+# (1 thread: C = 1 from 8×8, fwd+bwd 0.18 ms against 0.33; C = 2, 16×16, 0.32 against 0.42),
+# above them the loops (C = 1, 24×24: 1.4 ms against 2.7; C = 3, 32×32: 0.28 against 1.5).
+_DEPTHWISE_MIN_CHANNELS = 3
+_DEPTHWISE_MIN_POSITIONS = 24 * 24
 
 
 def _winograd_obstacle(ndim: int, g, groups: int) -> str | None:
@@ -287,7 +295,8 @@ class ConvND(Layer):
     def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv | DepthwiseConv:
         if self.algorithm != "auto":
             return {"winograd": WINOGRAD, "depthwise": DEPTHWISE, "im2col": IM2COL}[self.algorithm]
-        if self._depthwise_applies:
+        if self._depthwise_applies and (self.in_channels >= _DEPTHWISE_MIN_CHANNELS or
+                                        math.prod(out_spatial) >= _DEPTHWISE_MIN_POSITIONS):
             return DEPTHWISE
         channels = min(self.in_channels, self.out_channels)
         winograd = self._winograd_applies and channels >= _WINOGRAD_MIN_CHANNELS and \
