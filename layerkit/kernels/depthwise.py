@@ -54,6 +54,23 @@ def _block(n_items, blocks, b):
 
 
 @jit()
+def pad_interior(x, xp, pad_h, pad_w):
+    """xp[n, c, pad_h + i, pad_w + k] = x[n, c, i, k]: x (N, C, H, W) into the interior of
+    xp (N, C, Hp, Wp), whose border the caller keeps at zero (only the interior is written).
+    Returns ``xp``."""
+    h, wd = x.shape[2], x.shape[3]
+    hp, wp = xp.shape[2], xp.shape[3]
+    xf, xpf = x.reshape(x.size), xp.reshape(xp.size)
+    for q in range(x.shape[0] * x.shape[1]):
+        for r in range(h):
+            d = max((q * hp + r + pad_h) * wp + pad_w, 0)
+            s = max((q * h + r) * wd, 0)
+            for k in range(wd):
+                xpf[d + k] = xf[s + k]
+    return xp
+
+
+@jit()
 def _forward_planes(xp, w, bias, y, sh, sw, dh, dw, lo, hi, acc):
     """y for the input planes q = n·C + c in [lo, hi) (the m output planes of each); ``acc``
     holds at least (Ho − 1)·Wp + Wo entries."""

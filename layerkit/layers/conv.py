@@ -264,7 +264,8 @@ class ConvND(Layer):
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xp" the padded
         # input, "cols" its columns (im2col: forward's, read by backward through the cache;
         # Winograd: built in backward), "yg" the forward GEMM's output, "dyg" δ as (O, N, P),
-        # "dcols" and "dxp" im2col's ∂L/∂x, "dyp" the padded δ of Winograd's ∂L/∂x.
+        # "dcols" and "dxp" im2col's ∂L/∂x, "dyp" the padded δ of Winograd's ∂L/∂x,
+        # "xp_depthwise" the padded input of the depthwise loops (kept for their ∂L/∂W).
         self.scratch = Scratch()
 
     def extra_repr(self) -> str:

@@ -309,8 +309,17 @@ class DepthwiseConv:
         kept for ∂L/∂W."""
         g, o, dt = conv.geometry, conv.out_channels, x.dtype
         n = x.shape[0]
-        xp = conv.scratch.padded("xp", x, g.pad_lo, _padded_extent(g, x.shape[2:]), own=True)
-        (kh, kw), (sh, sw), (dh, dw), _ = _plane_args(g)
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = _plane_args(g)
+        padded = _padded_extent(g, x.shape[2:])
+        if padded == x.shape[2:]:
+            xp = conv.scratch.padded("xp", x, g.pad_lo, padded, own=True)
+        else:
+            # zero-filled when (re)allocated; only its interior is ever written, and for one
+            # shape the interior is always the same (the layer's padding), so the border stays 0
+            xp = conv.scratch.array("xp_depthwise", x.shape[:2] + padded, dt, zeros=True)
+            depthwise.pad_interior(np.ascontiguousarray(x).reshape(_planes(x.shape)),
+                                   xp.reshape(_planes(xp.shape)), ph, pw)
+            xp = xp.reshape(as5(xp.shape))
         out_hw = ((1,) * (2 - len(out_spatial))) + tuple(out_spatial)
         y = np.empty((n, o) + out_hw, dtype=dt)
         w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
