@@ -281,10 +281,11 @@ def test_input_sizes_change_between_calls():
     # the padded scratch is reallocated for a new size; its border stays zero for a size seen
     # before (padding 2, so the border is wide; stride 1 and 2)
     for stride in (1, 2):
-        layer = Conv2D(2, 4, 3, padding=2, stride=stride, groups=2, dtype=np.float64, seed=0)
+        layer = Conv2D(3, 6, 3, padding=2, stride=stride, groups=3, dtype=np.float64, seed=0)
         rng = np.random.default_rng(stride)
-        for shape in ((1, 2, 5, 6), (2, 2, 7, 7), (1, 2, 5, 6)):
+        for shape in ((1, 3, 5, 6), (2, 3, 7, 7), (1, 3, 5, 6)):
             x = rng.standard_normal(shape) + 3.0             # no zeros to hide a stale border
             want = ref.conv_nd(x, layer.params["weight"], layer.params["bias"], layer.stride,
-                               layer.geometry.padding, layer.dilation, groups=2)
+                               layer.geometry.padding, layer.dilation, groups=3)
             np.testing.assert_allclose(layer(x), want, rtol=1e-12, atol=1e-12)
+            assert layer._cache.strategy is conv_algorithms.DEPTHWISE
