@@ -289,3 +289,35 @@ def test_input_sizes_change_between_calls():
                                layer.geometry.padding, layer.dilation, groups=3)
             np.testing.assert_allclose(layer(x), want, rtol=1e-12, atol=1e-12)
             assert layer._cache.strategy is conv_algorithms.DEPTHWISE
+
+
+def test_layer_runs_the_parallel_twins_for_large_work(monkeypatch):
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least 2 numba threads")
+    from layerkit.kernels import depthwise as k
+
+    layer, x, rng = _build(SETUPS[1])
+    y_serial = layer(x)
+    dy = rng.standard_normal(y_serial.shape)
+    dx_serial = layer.backward(dy)
+    dw_serial = layer.grads["weight"].copy()
+    called = []
+    for name in ("depthwise_forward_parallel", "depthwise_backward_input_parallel",
+                 "depthwise_backward_weight_parallel"):
+        real = getattr(k, name)
+        monkeypatch.setattr(k, name, lambda *a, _real=real, _name=name: (called.append(_name),
+                                                                         _real(*a))[1])
+    monkeypatch.setattr(conv_algorithms, "_DEPTHWISE_PARALLEL_MIN", 0)
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        layer.zero_grad()
+        np.testing.assert_array_equal(layer(x), y_serial)
+        np.testing.assert_array_equal(layer.backward(dy), dx_serial)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(layer.grads["weight"], dw_serial)
+    assert sorted(called) == ["depthwise_backward_input_parallel",
+                              "depthwise_backward_weight_parallel", "depthwise_forward_parallel"]

@@ -41,6 +41,14 @@ from ..threads import run_batch_blocks
 # slower there). Re-measure with benchmarks/conv_thresholds.py.
 _PARALLEL_MIN = 1 << 18
 
+# Multiply-adds (outputs × taps) from which the depthwise loops run their parallel twins (with
+# several numba threads). Set high: on the shared 2-core machine (load average 2.7) the
+# 2-block twins were slower than the serial kernels from 2^15 to 2^22 (forward 0.33 ms serial
+# against 0.39 at 2^22) and even at 2^23.8 (0.97 against 1.00), so the parallel build is kept
+# for large layers only, where its launch (tens of µs) is a small part; re-measure on an idle
+# machine.
+_DEPTHWISE_PARALLEL_MIN = 1 << 23
+
 # Tiles per Winograd product: fewer make the 36 GEMMs too narrow for BLAS (a 32×32 image has 64).
 _WINOGRAD_GROUP_TILES = 64
 
@@ -290,9 +298,9 @@ def _planes(shape: tuple) -> tuple:
 
 
 def _run(serial, parallel, work: int, *args):
-    """The serial kernel on ``args``, or for large work with several numba threads its
-    parallel twin with one block of planes per thread."""
-    kernel = pick_kernel(serial, parallel, work)
+    """The serial kernel on ``args``, or for large work (multiply-adds) with several numba
+    threads its parallel twin with one block of planes per thread."""
+    kernel = parallel_if(work >= _DEPTHWISE_PARALLEL_MIN, parallel, serial)
     if kernel is parallel:
         return parallel(*args, numba.get_num_threads())
     return serial(*args)
