@@ -18,12 +18,16 @@ axes the run is the whole plane: output (i, k) is stored at i·Wp + k of a plane
 padded input's row pitch Wp, so tap (jh, jw) reads the flat input at the constant offset
 jh·dh·Wp + jw·dw, and one loop of (Ho − 1)·Wp + Wo elements per tap replaces Ho short rows
 (the Wp − Wo entries past each row's end are junk, dropped when the plane is copied out, and
-zero where δ is read). With a larger stride the loops run row by row.
+zero where δ is read). The forward and ∂L/∂x take three taps of a kernel row per pass (one
+load and store of the run for three multiply-adds). ∂L/∂x with stride 1 is itself such a
+correlation: of δ, laid out at the pitch Wp after a zero margin, with the taps reversed.
+With a larger stride the loops run row by row (the forward gathers, ∂L/∂x scatters).
 
 The weight gradient is a sum over positions, a reduction LLVM vectorises only with
 reassociation (fastmath, off in this project): it is accumulated elementwise into one row of
-partial sums per tap, acc[t, i] += δ[i] · x[i + offset_t], which vectorises, and the row is
-summed once per output channel.
+partial sums per tap, acc[t, i] += δ[i] · x[i + offset_t], which vectorises, over chunks of
+the run short enough for the rows to stay in the L1 cache, and each row is summed once per
+output channel (in float64).
 
 Each kernel comes twice, serial and ``_parallel``: the planes split into ``blocks`` contiguous
 ranges run by a ``prange``, each with its own scratch rows; the forward and ∂L/∂x split by

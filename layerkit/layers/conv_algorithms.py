@@ -14,8 +14,8 @@ im2col and Winograd share their backward (:class:`_ColumnsBackward`): ∂L/∂W 
 GEMM over im2col's columns, and they differ in two hooks, ``columns(conv, cache) -> cols``
 (where those columns come from) and ``input_grad(conv, cache, dy, d2) -> dx`` (∂L/∂x, with δ
 both as given (N, O, ...) and as d2 (O, N·∏out), the layout of im2col's GEMM). The depthwise
-strategy computes both gradients with its own loops (kernels/depthwise.py): a depthwise
-convolution's columns cost as much to build as the whole convolution.
+strategy computes both gradients with its own loops (kernels/depthwise.py): the columns of a
+depthwise convolution (∏K copies of the input) cost several times its arithmetic to build.
 
 ``cache`` is the layer's cache (fields strategy, xp, cols, x_shape, out_spatial). The layer
 picks a strategy per forward and records it there, so backward calls the matching one.
@@ -336,7 +336,8 @@ class DepthwiseConv:
         return y.reshape((n, o) + tuple(out_spatial)), xp, None
 
     def backward(self, conv, cache, dy: np.ndarray) -> np.ndarray | None:
-        """∂L/∂W, ∂L/∂b over the batch, then ∂L/∂x by the scatter-add onto the padded input."""
+        """∂L/∂W and ∂L/∂b over the batch from the kept padded input, then ∂L/∂x from δ and W
+        (the kernels' docstrings give the loops)."""
         xp = cache.xp
         xp4 = xp.reshape(_planes(xp.shape))
         n, o, dt = xp.shape[0], conv.out_channels, xp.dtype
