@@ -24,8 +24,8 @@ __all__ = ["install", "on_first_compile", "cold_modules", "estimate_s", "message
 #: `layerkit gradcheck` spent on each module's first cases with an empty cache, on 2 shared
 #: cores (one build per kernel: float64, serial; float32 and parallel builds compile as well when
 #: training calls them).
-COMPILE_S = {"activations": 1.2, "conv": 10.0, "winograd": 4.6, "pooling": 8.1, "lppool": 7.0,
-             "recurrent": 11.5, "sigmoid_tanh": 0.3}
+COMPILE_S = {"activations": 1.2, "conv": 10.0, "winograd": 4.6, "depthwise": 6.9, "pooling": 8.1,
+             "lppool": 7.0, "recurrent": 11.5, "sigmoid_tanh": 0.3}
 #: Compilation expected to take longer than this is announced.
 THRESHOLD_S = 1.0
 KERNELS_PACKAGE = "layerkit.kernels."

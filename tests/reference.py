@@ -72,3 +72,32 @@ def conv_nd(x, w, b, stride, padding, dilation, groups=1):
                         acc += float(w[(o, c) + j]) * float(xp[(n, ci) + i])
                 y[(n, o) + p] = acc
     return y
+
+
+def conv_nd_grads(x, w, dy, stride, padding, dilation, groups=1):
+    """The gradients of :func:`conv_nd` by explicit loops (float64): for every sample n, output
+    channel o, output position p, input channel c of o's group and tap j, the product
+    w[o, c, j] · x_pad[n, ci, p·s + j·d] contributes dy[n, o, p] · x_pad[...] to ∂L/∂w[o, c, j]
+    and dy[n, o, p] · w[o, c, j] to ∂L/∂x_pad[n, ci, p·s + j·d]; ∂L/∂b[o] = Σ dy[n, o, ·].
+    Returns (dx with the padding cut off, dw, db)."""
+    import itertools
+
+    n_batch, n_chan = x.shape[0], w.shape[1]
+    n_out, kernel = w.shape[0], w.shape[2:]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    dxp, dw = np.zeros_like(xp), np.zeros(w.shape)
+    db = np.zeros(n_out)
+    for n in range(n_batch):
+        for o in range(n_out):
+            for p in itertools.product(*(range(m) for m in dy.shape[2:])):
+                g = float(dy[(n, o) + p])
+                db[o] += g
+                for c in range(n_chan):
+                    ci = (o // (n_out // groups)) * n_chan + c
+                    for j in itertools.product(*(range(k) for k in kernel)):
+                        i = tuple(pp * s + jj * d for pp, jj, s, d in zip(p, j, stride, dilation))
+                        dw[(o, c) + j] += g * float(xp[(n, ci) + i])
+                        dxp[(n, ci) + i] += g * float(w[(o, c) + j])
+    inside = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in
+                                                zip(padding, x.shape[2:]))
+    return dxp[inside], dw, db

@@ -72,22 +72,25 @@ def test_skip_returns_none_and_identical_parameter_gradients(name, dtype):
 
 @pytest.mark.parametrize("name", [n for n in LAYERS if n.startswith("Conv") and
                                   "Transpose" not in n])   # its ∂L/∂x is a GEMM, not col2im
-def test_conv_skip_runs_no_col2im_and_keeps_no_dx_scratch(name, monkeypatch):
+def test_conv_skip_runs_no_input_grad_kernel_and_keeps_no_dx_scratch(name, monkeypatch):
     factory, x_shape = LAYERS[name]
     layer = factory(np.float64)
     layer.needs_input_grad = False
     x, dy = _data(x_shape, layer, np.float64)
 
     def boom(*args):
-        raise AssertionError("col2im called although needs_input_grad is False")
+        raise AssertionError("∂L/∂x kernel called although needs_input_grad is False")
 
+    # im2col's ∂L/∂x and, for one input channel (groups = in_channels), the depthwise loops'
     monkeypatch.setattr(conv_algorithms, "col2im", boom)
+    monkeypatch.setattr(conv_algorithms.depthwise, "depthwise_backward_input", boom)
+    monkeypatch.setattr(conv_algorithms.depthwise, "depthwise_backward_input_parallel", boom)
     layer.forward(x)
     assert layer.backward(dy) is None
     assert "dcols" not in layer.scratch and "dxp" not in layer.scratch
     layer.needs_input_grad = True                          # the same layer computes dx again
     layer.forward(x)
-    with pytest.raises(AssertionError, match="col2im called"):
+    with pytest.raises(AssertionError, match="kernel called"):
         layer.backward(dy)
 
 

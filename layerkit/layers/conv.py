@@ -14,8 +14,9 @@ from ..kernels.conv import col2im, col2im_parallel, im2col, im2col_parallel
 from ..layer import Layer
 from ..validation import (allocation, check_array, float_dtype, initial_weight, positive_int,
                           window_within_limits)
-from .conv_algorithms import (IM2COL, WINOGRAD, Im2colConv, Scratch, WinogradConv, as5,
-                              by_group, interior, kernel_args, matmul_by_group, pick_kernel)
+from .conv_algorithms import (DEPTHWISE, IM2COL, WINOGRAD, DepthwiseConv, Im2colConv, Scratch,
+                              WinogradConv, as5, by_group, interior, kernel_args, matmul_by_group,
+                              pick_kernel, transposed_copy)
 
 _SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -55,14 +56,21 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
         with a = √5, PyTorch's default, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = (C/G)·∏K.
     seed : int or numpy Generator, optional
         Seed of the initializer.
-    algorithm : "auto" (default), "im2col" or "winograd"
-        How forward and ∂L/∂x are computed (same result up to rounding). "winograd" is
+    algorithm : "auto" (default), "im2col", "winograd" or "depthwise"
+        How forward and the gradients are computed (same result up to rounding). "winograd" is
         Winograd's F(4×4, 3×3) (Conv2D with a 3×3 kernel, stride 1, dilation 1, padding ≤ 2 and
-        groups = 1 only; "auto" takes im2col for grouped convolutions): 4× fewer
-        multiplications, float32 rounding error a few times larger than im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the square of
-        the smaller one times the number of output positions is ≥ 32²·24·24 (32 channels from
-        24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster;
-        :meth:`algorithm_for` tells).
+        groups = 1 only): 4× fewer multiplications, float32 rounding error a few times larger
+        than im2col's. "auto" uses it where it applies, both channel counts are ≥ 32 and the
+        square of the smaller one times the number of output positions is ≥ 32²·24·24 (32
+        channels from 24×24 outputs, 64 from 12×12, 128 from 6×6: where it measured faster).
+        "depthwise" is direct loops without columns (Conv1D and Conv2D with groups =
+        in_channels, any multiplier O/C, kernel, stride, padding and dilation); "auto" takes it
+        there from 3 input channels on, and for one or two input channels (groups = C = 1 or
+        2) from 24·24 output positions (where it measured faster than im2col), for layers of at
+        least 4096 multiply-adds per sample (O·∏out·∏K; tinier ones take im2col, as fast there,
+        so that the loops compile only when needed). "auto" takes im2col for the other grouped
+        convolutions and for Conv3D.
+        :meth:`algorithm_for` tells which one a given input gets.
 
     Attributes
     ----------
@@ -104,10 +112,19 @@ _DOC = r"""{n}-D convolution (cross-correlation, as in every deep-learning libra
     (the full convolution above), whose padding is then cut off. Blocks run in threads, each
     with one-thread BLAS (threads.run_batch_blocks). With G groups the rows of cols are already
     ordered group by group, so each GEMM becomes one batched matmul over the groups,
-    (G, O/G, R/G) @ (G, R/G, B·P), with the same columns and the same col2im (depthwise: C
-    products of one row each). With ``needs_input_grad = False`` (the first layer of a
+    (G, O/G, R/G) @ (G, R/G, B·P), with the same columns and the same col2im (depthwise layers take their own loops,
+    below). With ``needs_input_grad = False`` (the first layer of a
     network) backward accumulates ∂L/∂W and ∂L/∂b only and returns None: no dcols GEMM, no
     col2im. Under :func:`layerkit.no_grad` nothing is kept.
+
+    Depthwise (kernels/depthwise.py; groups = C, so output channel o reads the input channel
+    c = ⌊o·C/O⌋ only): y[n, o] = b[o] + Σ_j W[o, 0, j] · x_pad[n, c, p·s + j·d] computed plane by
+    plane, the tap j outside and a contiguous run of outputs inside; ∂L/∂W[o, 0, j] = Σ_n Σ_p
+    δ[n, o, p] · x_pad[n, c, p·s + j·d] and ∂L/∂x_pad[n, c] = Σ_(o of c) the scatter of
+    W[o, 0, j] · δ[n, o, p] onto p·s + j·d, the same formulas as above with one input channel
+    per group. With im2col a depthwise layer's columns (∏K copies of the input) cost several
+    times the arithmetic; here the padded input (a copy, so that the caller's x may change) is
+    all forward keeps.
 
     Winograd (kernels/winograd.py): each 4×4 output block is Aᵀ[(G W Gᵀ) ⊙ (Bᵀ x_tile B)]A,
     and the sum over input channels becomes 36 GEMMs (O, C) @ (C, tiles), for about 64 tiles at
@@ -142,7 +159,7 @@ def _show(t: tuple):
     return t[0] if all(v == t[0] for v in t) else t
 
 
-_ALGORITHMS = ("auto", "im2col", "winograd")
+_ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 
 # "auto" takes Winograd only from this many input and output channels and from this much work,
 # min(C, O)² × output positions: below them the transforms (whose cost per output grows with the
@@ -152,6 +169,18 @@ _ALGORITHMS = ("auto", "im2col", "winograd")
 # table in benchmarks/README.md).
 _WINOGRAD_MIN_CHANNELS = 32
 _WINOGRAD_MIN_WORK = 32 * 32 * 24 * 24
+
+# "auto" takes the direct depthwise loops (groups = in_channels) from this many input channels,
+# and with fewer (groups = C = 1 or 2: ordinary convolutions with one or two input channels)
+# from this many output positions: below both, im2col's short columns and GEMM measured faster
+# (1 thread: C = 1 from 8×8, fwd+bwd 0.18 ms against 0.33; C = 2, 16×16, 0.32 against 0.42),
+# above them the loops (C = 1, 24×24: 1.4 ms against 2.7; C = 3, 32×32: 0.28 against 1.5).
+_DEPTHWISE_MIN_CHANNELS = 3
+_DEPTHWISE_MIN_POSITIONS = 24 * 24
+# ... and only for layers of at least this many multiply-adds per sample (O·∏out·∏K): below it
+# both take microseconds, and the loops' kernels (~5 s to compile, once) are compiled only for
+# layers that gain from them: a first `layerkit gradcheck`, whose cases are tiny, pays nothing.
+_DEPTHWISE_MIN_WORK = 1 << 12
 
 
 def _winograd_obstacle(ndim: int, g, groups: int) -> str | None:
@@ -168,6 +197,15 @@ def _winograd_obstacle(ndim: int, g, groups: int) -> str | None:
     return None
 
 
+def _depthwise_obstacle(ndim: int, in_channels: int, groups: int) -> str | None:
+    """Why the direct depthwise loops cannot compute this convolution, or None when they can."""
+    if ndim == 3:
+        return "is for 1-D and 2-D convolutions only, this is 3-D"
+    if groups != in_channels:
+        return f"needs groups == in_channels ({in_channels}), got groups={groups}"
+    return None
+
+
 def _checked_groups(who: str, groups, in_channels: int, out_channels: int) -> int:
     """``groups`` as a positive int dividing both channel counts, else ValueError."""
     groups = positive_int(who, "groups", groups)
@@ -178,17 +216,10 @@ def _checked_groups(who: str, groups, in_channels: int, out_channels: int) -> in
     return groups
 
 
-def _transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``out[i, n, p] = a[n, i, p]``: (N, I, P) -> (I, N, P), casting to ``out``'s dtype."""
-    np.copyto(out, a.reshape(out.shape[1], out.shape[0], out.shape[2]).transpose(1, 0, 2),
-              casting="same_kind")
-    return out
-
-
 class _ConvCache(NamedTuple):
     """What ConvND.backward needs from forward."""
 
-    strategy: Im2colConv | WinogradConv    # the algorithm forward used; backward calls it too
+    strategy: Im2colConv | WinogradConv | DepthwiseConv    # forward's algorithm; backward's too
     xp: np.ndarray              # the padded input as (N, C, D, H, W), in scratch (a copy of x)
     x_shape: tuple
     out_spatial: tuple
@@ -215,8 +246,12 @@ class ConvND(Layer):
         obstacle = _winograd_obstacle(self.ndim, self.geometry, self.groups)
         if algorithm == "winograd" and obstacle is not None:
             raise ValueError(f"{who}: algorithm='winograd' {obstacle}")
+        depthwise_obstacle = _depthwise_obstacle(self.ndim, self.in_channels, self.groups)
+        if algorithm == "depthwise" and depthwise_obstacle is not None:
+            raise ValueError(f"{who}: algorithm='depthwise' {depthwise_obstacle}")
         self.algorithm = algorithm
         self._winograd_applies = obstacle is None
+        self._depthwise_applies = depthwise_obstacle is None
         self.kernel_size = self.geometry.kernel
         self.stride = self.geometry.stride
         self.dilation = self.geometry.dilation
@@ -235,7 +270,8 @@ class ConvND(Layer):
             self.add_param("bias", init.zeros((self.out_channels,), dtype=dt))
         # Per-layer, per-thread work arrays, reused by every call (see Scratch): "xp" the padded
         # input (read by backward through the cache), "dxp" im2col's padded ∂L/∂x, "dyp" the
-        # padded δ of Winograd's ∂L/∂x. The column blocks are each call's own.
+        # padded δ of Winograd's ∂L/∂x, "xp_depthwise" the padded input of the depthwise loops.
+        # The column blocks are each call's own.
         self.scratch = Scratch()
 
     def extra_repr(self) -> str:
@@ -258,14 +294,19 @@ class ConvND(Layer):
         return ", ".join(parts)
 
     def algorithm_for(self, x_shape: tuple) -> str:
-        """"winograd" or "im2col": what forward (and backward's ∂L/∂x) uses for an input of
+        """"winograd", "depthwise" or "im2col": what forward and backward use for an input of
         shape ``x_shape`` (see ``algorithm``)."""
         out_spatial = self.geometry.output_shape(self, tuple(x_shape[2:]))
         return self._strategy(out_spatial).name
 
-    def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv:
+    def _strategy(self, out_spatial: tuple) -> Im2colConv | WinogradConv | DepthwiseConv:
         if self.algorithm != "auto":
-            return WINOGRAD if self.algorithm == "winograd" else IM2COL
+            return {"winograd": WINOGRAD, "depthwise": DEPTHWISE, "im2col": IM2COL}[self.algorithm]
+        positions = math.prod(out_spatial)
+        if self._depthwise_applies and (self.in_channels >= _DEPTHWISE_MIN_CHANNELS or
+                                        positions >= _DEPTHWISE_MIN_POSITIONS) and \
+                self.out_channels * positions * math.prod(self.kernel_size) >= _DEPTHWISE_MIN_WORK:
+            return DEPTHWISE
         channels = min(self.in_channels, self.out_channels)
         winograd = self._winograd_applies and channels >= _WINOGRAD_MIN_CHANNELS and \
             channels * channels * math.prod(out_spatial) >= _WINOGRAD_MIN_WORK
@@ -278,11 +319,12 @@ class ConvND(Layer):
         dt = x.dtype
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], self.geometry.padding))
         allocation(who, "the padded input", x.shape[:2] + padded, dt)
-        allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
-                                               math.prod(self.kernel_size)) + out_spatial, dt)
+        strategy = self._strategy(out_spatial)
+        if strategy is not DEPTHWISE:
+            allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
+                                                   math.prod(self.kernel_size)) + out_spatial, dt)
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
-        strategy = self._strategy(out_spatial)
         y, xp = strategy.forward(self, x, bias, out_spatial)
         self._cache = _ConvCache(strategy, xp, x.shape, out_spatial)
         return y
@@ -404,7 +446,7 @@ class ConvTransposeND(Layer):
         # x as (C_in, N·P) and one GEMM for the batch per group: cols (R, N·P) = W₂ᵀ x, as
         # (G, R/G, N·P) = (G, R/G, C_in/G) @ (G, C_in/G, N·P)
         scratch, groups = self.scratch, self.groups
-        xg = _transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
+        xg = transposed_copy(scratch.array("xg", (self.in_channels, n, positions), dt), x)
         w2 = self.params["weight"].reshape(self.in_channels, rows // groups).astype(dt, copy=False)
         cols = scratch.array("cols", (rows, n * positions), dt)
         matmul_by_group(by_group(w2, groups).transpose(0, 2, 1),

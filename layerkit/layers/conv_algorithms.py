@@ -1,14 +1,20 @@
-"""How ConvND (layers/conv.py) computes a convolution: two algorithms, and their scratch arrays.
+"""How ConvND (layers/conv.py) computes a convolution: three algorithms, and their scratch arrays.
 
-:data:`IM2COL` (any kernel, stride, padding and dilation) and :data:`WINOGRAD` (F(4×4, 3×3):
-Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) are stateless strategy objects with one
-interface, each taking the layer (its geometry, weights and :class:`Scratch`) as ``conv``:
+:data:`IM2COL` (any kernel, stride, padding and dilation), :data:`WINOGRAD` (F(4×4, 3×3):
+Conv2D, 3×3 kernel, stride 1, dilation 1, padding ≤ 2) and :data:`DEPTHWISE` (direct loops:
+Conv1D/Conv2D with groups = in_channels) are stateless strategy objects with one interface,
+each taking the layer (its geometry, weights, gradients and :class:`Scratch`) as ``conv``:
 
 - ``forward(conv, x, bias, out_spatial) -> (y, xp)``: the output and the padded input, which
   backward reads (a copy of x's values, or nothing to keep under layerkit.no_grad());
-- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (both algorithms build it from
-  im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`) and ∂L/∂x (None
+- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (im2col and Winograd build it from
+  im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`; the depthwise
+  loops directly) and ∂L/∂x (None
   unless ``input_grad``).
+
+The depthwise strategy computes both gradients with its own loops (kernels/depthwise.py):
+the columns of a depthwise convolution (∏K copies of the input) cost several times its
+arithmetic to build.
 
 ``cache`` is the layer's cache (fields strategy, xp, x_shape, out_spatial). The layer picks a
 strategy per forward and records it there, so backward calls the matching one. The math of
@@ -22,8 +28,10 @@ import threading
 
 import numpy as np
 
+import numba
+
 from ..grad_mode import grad_enabled
-from ..kernels import winograd
+from ..kernels import depthwise, winograd
 from ..kernels.config import parallel_if
 from ..kernels.conv import col2im, gemm_to_nchw, im2col
 from ..threads import run_batch_blocks
@@ -36,6 +44,14 @@ _PARALLEL_MIN = 1 << 18
 #: Bytes of im2col's columns built and multiplied at a time: a block this size stays in a
 #: core's cache between its im2col and its GEMM. Re-measure with benchmarks/conv_thresholds.py.
 COLUMN_BLOCK_BYTES = 1 << 19
+
+# Multiply-adds (outputs × taps) from which the depthwise loops run their parallel twins (with
+# several numba threads). Set high: on the shared 2-core machine (load average 2.7) the
+# 2-block twins were slower than the serial kernels from 2^15 to 2^22 (forward 0.33 ms serial
+# against 0.39 at 2^22) and even at 2^23.8 (0.97 against 1.00), so the parallel build is kept
+# for large layers only, where its launch (tens of µs) is a small part; re-measure on an idle
+# machine.
+_DEPTHWISE_PARALLEL_MIN = 1 << 23
 
 # Tiles per Winograd product: fewer make the 36 GEMMs too narrow for BLAS (a 32×32 image has 64).
 _WINOGRAD_GROUP_TILES = 64
@@ -80,6 +96,13 @@ def matmul_by_group(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
     if a.shape[0] == 1:
         return np.matmul(a[0], b[0], out=None if out is None else out[0])[None]
     return np.matmul(a, b, out=out)
+
+
+def transposed_copy(out: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``out[i, n, p] = a[n, i, p]``: (N, I, P) -> (I, N, P), casting to ``out``'s dtype."""
+    np.copyto(out, a.reshape(out.shape[1], out.shape[0], out.shape[2]).transpose(1, 0, 2),
+              casting="same_kind")
+    return out
 
 
 def _padded_extent(g, spatial: tuple) -> tuple:
@@ -297,8 +320,82 @@ class WinogradConv:
         return dx
 
 
+def _plane_args(g) -> tuple:
+    """The geometry of a 1-D or 2-D convolution as 2-D (kh, kw), (sh, sw), (dh, dw), (ph, pw)
+    (the low padding), with a singleton leading axis for 1-D."""
+    front = 2 - len(g.kernel)
+    return tuple((one,) * front + tuple(t) for one, t in ((1, g.kernel), (1, g.stride),
+                                                          (1, g.dilation), (0, g.pad_lo)))
+
+
+def _planes(shape: tuple) -> tuple:
+    """(N, C, *spatial) of a 1-D or 2-D convolution as (N, C, H, W), H = 1 for 1-D."""
+    return as5(shape)[:2] + as5(shape)[3:]
+
+
+def _run(serial, parallel, work: int, *args):
+    """The serial kernel on ``args``, or for large work (multiply-adds) with several numba
+    threads its parallel twin with one block of planes per thread."""
+    kernel = parallel_if(work >= _DEPTHWISE_PARALLEL_MIN, parallel, serial)
+    if kernel is parallel:
+        return parallel(*args, numba.get_num_threads())
+    return serial(*args)
+
+
+class DepthwiseConv:
+    """Direct loops for groups = in_channels (1-D and 2-D): no columns, forward and both
+    gradients from the padded input (kernels/depthwise.py)."""
+
+    name = "depthwise"
+
+    def forward(self, conv, x: np.ndarray, bias: np.ndarray, out_spatial: tuple) -> tuple:
+        """Returns (y, xp): the padded input, a copy the caller's x cannot change, is kept for
+        ∂L/∂W (under layerkit.no_grad() x itself when there is no padding)."""
+        g, o, dt = conv.geometry, conv.out_channels, x.dtype
+        n = x.shape[0]
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = _plane_args(g)
+        padded = _padded_extent(g, x.shape[2:])
+        if padded == x.shape[2:]:
+            xp = conv.scratch.padded("xp", x, g.pad_lo, padded, own=grad_enabled())
+        else:
+            # zero-filled when (re)allocated; only its interior is ever written, and for one
+            # shape the interior is always the same (the layer's padding), so the border stays 0
+            xp = conv.scratch.array("xp_depthwise", x.shape[:2] + padded, dt, zeros=True)
+            depthwise.pad_interior(np.ascontiguousarray(x).reshape(_planes(x.shape)),
+                                   xp.reshape(_planes(xp.shape)), ph, pw)
+            xp = xp.reshape(as5(xp.shape))
+        out_hw = ((1,) * (2 - len(out_spatial))) + tuple(out_spatial)
+        y = np.empty((n, o) + out_hw, dtype=dt)
+        w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
+        _run(depthwise.depthwise_forward, depthwise.depthwise_forward_parallel, y.size * kh * kw,
+             xp.reshape(_planes(xp.shape)), w, bias, y, sh, sw, dh, dw)
+        return y.reshape((n, o) + tuple(out_spatial)), xp
+
+    def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
+        """∂L/∂W over the batch from the kept padded input, then ∂L/∂x from δ and W (the
+        kernels' docstrings give the loops); the layer adds ∂L/∂b = Σ δ itself."""
+        xp = cache.xp
+        xp4 = xp.reshape(_planes(xp.shape))
+        n, o, dt = xp.shape[0], conv.out_channels, xp.dtype
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = _plane_args(conv.geometry)
+        dy4 = np.ascontiguousarray(dy, dtype=dt).reshape(_planes(dy.shape))
+        work = dy4.size * kh * kw
+        gw, gb = np.empty((o, kh, kw), dtype=dt), np.empty(o, dtype=dt)
+        _run(depthwise.depthwise_backward_weight, depthwise.depthwise_backward_weight_parallel,
+             work, xp4, dy4, gw, gb, sh, sw, dh, dw)
+        if not input_grad:
+            return gw, None
+        x_shape = cache.x_shape
+        dx = np.empty(_planes(x_shape), dtype=dt)
+        w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
+        _run(depthwise.depthwise_backward_input, depthwise.depthwise_backward_input_parallel,
+             work, dy4, w, dx, ph, pw, xp4.shape[2], xp4.shape[3], sh, sw, dh, dw)
+        return gw, dx.reshape(x_shape)
+
+
 IM2COL = Im2colConv()
 WINOGRAD = WinogradConv()
+DEPTHWISE = DepthwiseConv()
 
 
 def _winograd_units(n: int, tiles_h: int, tiles_w: int) -> list[tuple]:
