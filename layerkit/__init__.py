@@ -29,7 +29,25 @@ from .layers import *  # noqa: F401,F403 - every public layer, listed in layers.
 from .losses import BCEWithLogits, CrossEntropy, MSE
 from .optim import SGD, Adam, WeightAverage, clip_grad_norm, clip_grad_value
 
-from . import check, checkpoint, data, models, testing, train  # noqa: E402 - they use the above
+from . import check  # noqa: E402 - it uses the above
+
+# Imported on first use (``layerkit.models``, ``from layerkit import train``): a gradient check
+# or a script that builds layers does not pay for the data loaders, recipes and model builders.
+_LAZY = ("checkpoint", "data", "models", "testing", "train")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

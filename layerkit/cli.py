@@ -522,14 +522,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``layerkit`` parser: one subparser per command, each built by its own function."""
+#: The commands whose parsing needs no recipe: for them ``train`` is listed without its recipes'
+#: options, so that `layerkit gradcheck` does not import the recipes and their data loaders.
+_WITHOUT_RECIPES = ("gradcheck", "template", "sample")
+
+
+def build_parser(recipes: bool = True) -> argparse.ArgumentParser:
+    """The ``layerkit`` parser: one subparser per command, each built by its own function
+    (``recipes=False``: ``train`` without its recipes' sub-commands)."""
     parser = _Parser(prog="layerkit", description="layerkit: layers with handwritten backward "
                      "passes, checked by finite differences.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_gradcheck_parser(sub)
     _add_template_parser(sub)
-    _add_train_parser(sub)
+    if recipes:
+        _add_train_parser(sub)
+    else:
+        sub.add_parser("train", help=_TRAIN_HELP)
     _add_sample_parser(sub)
     return parser
 
@@ -655,12 +664,15 @@ def _add_template_parser(sub) -> None:
     t.set_defaults(func=_template)
 
 
+_TRAIN_HELP = "train a model of the lecture material on real data"
+
+
 def _add_train_parser(sub) -> None:
     """``layerkit train RECIPE [--option ...]``: one sub-command per recipe, whose help lists the
     options its function takes (from ``_TRAIN_OPTIONS``) with their defaults; the other options
     are accepted but hidden, so that using one says which recipe it belongs to."""
     from .train.recipes import RECIPES
-    tr = sub.add_parser("train", help="train a model of the lecture material on real data",
+    tr = sub.add_parser("train", help=_TRAIN_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a model with sensible defaults, show progress, print "
                                     "the final metrics and save a checkpoint.",
@@ -699,7 +711,8 @@ def _add_sample_parser(sub) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(recipes=not argv or argv[0] not in _WITHOUT_RECIPES).parse_args(argv)
     if getattr(args, "max_coords", 1) < 1:
         print("layerkit gradcheck: --max-coords must be at least 1", file=sys.stderr)
         return 2

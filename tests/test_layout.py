@@ -200,3 +200,27 @@ def test_private_names_do_not_cross_modules():
                              for a in node.names if a.name.startswith("_")
                              and not a.name.startswith("__")]
     assert crossing == []
+
+
+def test_recipes_and_loaders_load_on_first_use_only():
+    """`import layerkit` and `layerkit gradcheck` leave train, data and models unimported (they
+    cost a tenth of a second); attribute access and `from layerkit import ...` still reach them."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, io, contextlib\n"
+        "import layerkit\n"
+        "heavy = ('layerkit.train', 'layerkit.data', 'layerkit.models', 'layerkit.checkpoint')\n"
+        "assert not [m for m in heavy if m in sys.modules], sorted(sys.modules)\n"
+        "from layerkit import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main(['gradcheck', '--list'])\n"
+        "assert not [m for m in heavy if m in sys.modules]\n"
+        "assert layerkit.models.lenet5 and 'layerkit.models' in sys.modules\n"
+        "from layerkit import train\n"
+        "assert train.fit is layerkit.train.fit and 'checkpoint' in dir(layerkit)\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    with pytest.raises(AttributeError, match="no attribute 'no_such_module'"):
+        layerkit.no_such_module
