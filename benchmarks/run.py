@@ -639,9 +639,11 @@ def measure_jit(threads: int, quick: bool) -> dict:
             out[label] = times
     if not quick:                    # `layerkit gradcheck`, every built-in case: a first run
         import cold_start
-        for label, r in cold_start.measure().items():
-            out[label]["gradcheck: first output line"] = r["first_line_s"]
-            out[label]["gradcheck: total"] = r["total_s"]
+        for where, venv in (("", False), (" (fresh venv)", True)):
+            res = cold_start.measure(venv=venv)
+            for label in ("cold", "warm"):
+                out[label][f"gradcheck{where}: first output line"] = res[label]["first_line_s"]
+                out[label][f"gradcheck{where}: total"] = res[label]["total_s"]
     return out
 
 
