@@ -6,7 +6,7 @@ Run from the repository root::
     python benchmarks/conv_thresholds.py --quick            # tiny shapes, 1 repetition
     python benchmarks/conv_thresholds.py --only winograd --repeat 3
 
-Three tables, float32, forward + backward unless said otherwise:
+Four tables, float32, forward + backward unless said otherwise:
 
 - ``winograd``: Conv2D(C, C, 3, padding=1), N = 32, Winograd's time / im2col's per channel count
   and image size, on 1 | T threads (numba's and the BLAS's); ``*`` marks the cells "auto" gives
@@ -18,6 +18,9 @@ Three tables, float32, forward + backward unless said otherwise:
 - ``threads``: recurrent layers, the time loop for the whole batch in one thread vs in two
   blocks of rows (layerkit/threads.py), against MIN_STEP_WORK, the multiply-adds per step a
   block needs.
+- ``blocks``: im2col convolutions (forward + backward, and forward under ``layerkit.no_grad()``)
+  with the columns built COLUMN_BLOCK_BYTES at a time (layerkit/layers/conv_algorithms.py), for
+  several block sizes, each time relative to the size the layer uses.
 
 T is numba's thread count (NUMBA_NUM_THREADS); the last two tables need T ≥ 2. The two sides of
 each comparison are timed alternately (timing.paired_median_ms), so a slow phase of a shared
@@ -195,7 +198,57 @@ def threads_table(quick: bool, repeat: int, warmup: int) -> str:
                       "layer uses"], rows))
 
 
-TABLES = {"winograd": winograd_table, "parallel": parallel_table, "threads": threads_table}
+# -- 4. im2col's block of samples ------------------------------------------------------------
+
+_BLOCK_CASES = [("LeNet conv1", 64, 1, 6, 28, 5, 2), ("LeNet conv2", 64, 6, 16, 14, 5, 0),
+                ("LeNet conv2", 512, 6, 16, 14, 5, 0), ("ResNet 16 ch", 128, 16, 16, 32, 3, 1),
+                ("VGG block", 32, 64, 64, 32, 3, 1)]
+
+
+def blocks_table(quick: bool, repeat: int, warmup: int) -> str:
+    chosen = conv_algorithms.COLUMN_BLOCK_BYTES
+    sizes = [chosen // 4, chosen, chosen * 4] if quick else \
+        [chosen // 4, chosen // 2, chosen, chosen * 2, chosen * 4]
+    cases = [("tiny", 4, 2, 3, 8, 3, 1)] if quick else _BLOCK_CASES
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def with_block(size, fn):
+        def run():
+            before = conv_algorithms.COLUMN_BLOCK_BYTES
+            conv_algorithms.COLUMN_BLOCK_BYTES = size
+            try:
+                fn()
+            finally:
+                conv_algorithms.COLUMN_BLOCK_BYTES = before
+        return run
+
+    for name, n, c, o, hw, k, p in cases:
+        layer = lk.Conv2D(c, o, k, padding=p, seed=0, algorithm="im2col")
+        x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        train = _fwd_bwd(layer, x)
+
+        def infer():
+            with lk.no_grad():
+                layer.forward(x)
+
+        for what, fn in (("fwd+bwd", train), ("fwd no_grad", infer)):
+            cells = []
+            for size in sizes:
+                if size == chosen:
+                    cells.append("1")
+                    continue
+                other, base = paired_median_ms(with_block(size, fn), with_block(chosen, fn),
+                                               repeat=repeat, warmup=warmup)
+                cells.append(f"{other / base:.2f}")
+            rows.append([f"{name} N={n}", what] + cells)
+    return (f"im2col conv, time with columns built B bytes at a time / time with the layer's "
+            f"{chosen >> 10} KiB (COLUMN_BLOCK_BYTES), on {numba.get_num_threads()} threads\n"
+            + _table(["layer", "pass"] + [f"{s >> 10} KiB" for s in sizes], rows))
+
+
+TABLES = {"winograd": winograd_table, "parallel": parallel_table, "threads": threads_table,
+          "blocks": blocks_table}
 
 
 def main(argv=None) -> None:
