@@ -1,4 +1,5 @@
-"""ResNet-20 on Fashion-MNIST, layerkit against PyTorch: test accuracy, images/s, time ratio.
+"""ResNet-20 (or LeNet-5) on Fashion-MNIST, layerkit against PyTorch: test accuracy, images/s,
+time ratio.
 
 Needs Debian's ``dataset-fashion-mnist`` (``load_fashion_mnist()`` reads it; nothing is
 downloaded here) and PyTorch. Run from the repository root::
@@ -7,6 +8,12 @@ downloaded here) and PyTorch. Run from the repository root::
     python benchmarks/resnet_fashion.py --full          # 60,000 images x 3 epochs, 10,000 test
     python benchmarks/resnet_fashion.py --quick         # a few steps (a smoke test)
     python benchmarks/resnet_fashion.py --train-images 12000 --epochs 2 --threads 1
+    python benchmarks/resnet_fashion.py --model lenet5 --full --order natural
+
+``--model lenet5``: ``layerkit.models.lenet5()`` on the 28x28 images as they are, batch 64,
+the rest as below (``--full``: 60,000 images x 3 epochs). ``--order`` is the import order:
+"natural" (default) imports numpy, then torch, then layerkit, as a user's script does;
+"layerkit-first" imports layerkit before torch.
 
 The model is ``layerkit.models.resnet20(in_channels=1)`` (option-A shortcuts, 269,434
 parameters) on the 28x28 images zero-padded to 32x32 (2 pixels on every side), values in
@@ -42,14 +49,15 @@ from train_vs_torch import (Clock, classifier_steps, library_result, say,  # noq
 DEFAULT_JSON = HERE / "resnet_fashion_results.json"
 
 
-def padded_fashion_mnist(train_images: int, test_images: int):
-    """The first ``train_images`` / ``test_images`` of each split, padded 28x28 -> 32x32."""
+def padded_fashion_mnist(train_images: int, test_images: int, border: int = 2):
+    """The first ``train_images`` / ``test_images`` of each split, padded by ``border`` pixels
+    on every side (28x28 -> 32x32 by default)."""
     import numpy as np
 
     from layerkit import data as D
 
     x, y, x_test, y_test = D.load_fashion_mnist(download=False, progress=False)
-    pad = ((0, 0), (0, 0), (2, 2), (2, 2))
+    pad = ((0, 0), (0, 0), (border, border), (border, border))
     return (np.pad(x[:train_images], pad), y[:train_images],
             np.pad(x_test[:test_images], pad), y_test[:test_images])
 
@@ -62,14 +70,19 @@ def run(args) -> dict:
     import layerkit as lk
     from layerkit import data as D
     from layerkit import interop
-    from layerkit.models import resnet20
+    from layerkit.models import lenet5, resnet20
 
-    x, y, x_test, y_test = padded_fashion_mnist(args.train_images, args.test_images)
+    def build(seed):
+        return resnet20(in_channels=1, seed=seed) if args.model == "resnet20" else \
+            lenet5(in_channels=1, seed=seed)
+
+    x, y, x_test, y_test = padded_fashion_mnist(args.train_images, args.test_images,
+                                                2 if args.model == "resnet20" else 0)
     batch, lr, seed = args.batch_size, 1e-3, 0
 
     # untimed warm-up on throw-away models: numba compilation or cache loading, PyTorch's
     # first-call costs (its first optimizer.step() imports torch._dynamo)
-    w_lk, w_ce = resnet20(in_channels=1, seed=99), lk.CrossEntropy()
+    w_lk, w_ce = build(99), lk.CrossEntropy()
     w_t = interop.to_torch(w_lk)
     w_ce.forward(w_lk.forward(x[:batch]), y[:batch])
     w_lk.backward(w_ce.backward())
@@ -77,7 +90,7 @@ def run(args) -> dict:
     F.cross_entropy(w_t(torch.from_numpy(x[:batch])), torch.from_numpy(y[:batch])).backward()
     torch.optim.Adam(w_t.parameters()).step()
 
-    model, loss = resnet20(in_channels=1, seed=seed), lk.CrossEntropy()
+    model, loss = build(seed), lk.CrossEntropy()
     tmodel = interop.to_torch(model)            # same architecture, same initial weights
     opt = lk.Adam(model, lr=lr)
     topt = torch.optim.Adam(tmodel.parameters(), lr=lr, betas=tuple(opt.betas), eps=opt.eps)
@@ -123,7 +136,9 @@ def run(args) -> dict:
     last = history[-1]
     lk_res = library_result(last["layerkit_test_accuracy"], c_lk, items, c_lk.seconds)
     t_res = library_result(last["torch_test_accuracy"], c_t, items, c_t.seconds)
-    return dict(model="resnet20", name="ResNet-20 (Fashion-MNIST, 32x32)",
+    name = "ResNet-20 (Fashion-MNIST, 32x32)" if args.model == "resnet20" else \
+        "LeNet-5 (Fashion-MNIST, 28x28)"
+    return dict(model=args.model, name=name, order=args.order,
                 metric="test accuracy", throughput_unit="images/s", layerkit=lk_res,
                 torch=t_res, time_ratio=lk_res["train_seconds"] / t_res["train_seconds"],
                 median_step_ratio=float(np.median(step_ratios)),
@@ -142,7 +157,10 @@ def main(argv=None) -> int:
     p.add_argument("--train-images", type=int, default=None, help="default 6000")
     p.add_argument("--test-images", type=int, default=None, help="default 2000")
     p.add_argument("--epochs", type=int, default=None, help="default 1")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--model", choices=("resnet20", "lenet5"), default="resnet20")
+    p.add_argument("--order", choices=("natural", "layerkit-first"), default="natural",
+                   help="import order (default natural: numpy, torch, then layerkit)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 128 (lenet5: 64)")
     p.add_argument("--threads", type=int, default=2, help="threads for both (default 2)")
     p.add_argument("--json", default=str(DEFAULT_JSON))
     args = p.parse_args(argv)
@@ -153,10 +171,15 @@ def main(argv=None) -> int:
             setattr(args, name, value)
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.batch_size is None:
+        args.batch_size = 128 if args.model == "resnet20" else 64
     if args.threads < 1 or args.batch_size < 1:
         p.error("--threads and --batch-size must be >= 1")
 
     set_thread_env(args.threads)
+    import numpy  # noqa: F401  (first, as a user's script)
+    if args.order == "layerkit-first":
+        import layerkit  # noqa: F401
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -171,7 +194,7 @@ def main(argv=None) -> int:
                      quick=args.quick, versions=versions(), load_average_start=load_start,
                      load_average_end=os.getloadavg(), wall_seconds=time.perf_counter() - t0)
     a, b = r["layerkit"], r["torch"]
-    print(f"# ResNet-20 on Fashion-MNIST (32x32), {r['settings']['train_images']} training "
+    print(f"# {r['name']}, imports {args.order}, {r['settings']['train_images']} training "
           f"images x {r['settings']['epochs']} epoch(s), batch {r['settings']['batch_size']}, "
           f"Adam 1e-3, {args.threads} thread(s), load average {load_start[0]:.2f} -> "
           f"{r['meta']['load_average_end'][0]:.2f}"
