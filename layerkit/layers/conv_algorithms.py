@@ -6,11 +6,10 @@ Conv1D/Conv2D with groups = in_channels) are stateless strategy objects with one
 each taking the layer (its geometry, weights, gradients and :class:`Scratch`) as ``conv``:
 
 - ``forward(conv, x, bias, out_spatial) -> (y, xp)``: the output and the padded input, which
-  backward reads (a copy of x's values, or nothing to keep under layerkit.no_grad());
-- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (im2col and Winograd build it from
-  im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`; the depthwise
-  loops directly) and ∂L/∂x (None
-  unless ``input_grad``).
+  backward reads (a copy of x's values; under layerkit.no_grad() nothing is kept);
+- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (im2col and Winograd build it
+  from im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`; the
+  depthwise loops directly) and ∂L/∂x (None unless ``input_grad``); the layer adds ∂L/∂b.
 
 The depthwise strategy computes both gradients with its own loops (kernels/depthwise.py):
 the columns of a depthwise convolution (∏K copies of the input) cost several times its
