@@ -73,7 +73,9 @@ def _classifier(path, out: str, seed: int, progress: bool):
 def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
           out: str = "dcgan.npz", progress: bool = True, threads: int | None = 1,
           eval_every: int = 500, classifier: str | None = None, features: int = 32,
-          real_label: float = 1.0, average: float = 0.0, shift: int = 0) -> Result:
+          real_label: float = 1.0, average: float = 0.0, shift: int = 0,
+          d_lr: float | None = None, lr_decay: float = 0.0,
+          minibatch_std: bool = False) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
     digits scaled to [−1, 1]; BCEWithLogits, Adam(lr 2e-4, β₁ = 0.5) for each network.
 
@@ -92,16 +94,19 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     steps, and each drew its rarest class less often. Samples are drawn in training mode (see
     :class:`~layerkit.models.DCGAN`), so the checkpoint reproduces them.
     """
+    options = dict(locals())                      # the arguments, recorded in the checkpoint
     from ..models import DCGAN
     from .recipes import Result, check_options   # recipes.py registers this module
 
-    check_options("dcgan", dict(locals()))
+    check_options("dcgan", options)
     judge, judge_path = _classifier(classifier, out, seed, progress)
     x = D.load_mnist5k().x_train * np.float32(2) - np.float32(1)
-    model = DCGAN(features=features, seed=seed)
+    model = DCGAN(features=features, minibatch_std=minibatch_std, seed=seed)
     G, Dn = model.generator, model.discriminator
     opt_g = Adam(G, lr=lr, betas=(0.5, 0.999))
-    opt_d = Adam(Dn, lr=lr, betas=(0.5, 0.999))
+    opt_d = Adam(Dn, lr=lr if d_lr is None else d_lr, betas=(0.5, 0.999))
+    base_lrs = (opt_g.lr, opt_d.lr)
+    decay_from = steps - round(lr_decay * steps)     # last step at the full learning rates
     g_average = WeightAverage(G, decay=average) if average > 0 else None
     bce, rng = BCEWithLogits(), np.random.default_rng(seed)
     ones = np.ones((batch_size, 1), np.float32)
@@ -122,6 +127,9 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
         t0 = time.perf_counter()
         for step in range(1, steps + 1):
             bar.start_range(step, steps, eval_every)
+            if step > decay_from:                      # linearly to 0 after the last step
+                factor = (steps + 1 - step) / (steps + 1 - decay_from)
+                opt_g.lr, opt_d.lr = base_lrs[0] * factor, base_lrs[1] * factor
             if pos + batch_size > len(x):
                 order, pos = rng.permutation(len(x)), 0
             real = x[order[pos:pos + batch_size]]
@@ -172,7 +180,9 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     metrics = {"confident_fraction": last["confident_fraction"],
                "smallest_class_fraction": last["smallest_class_fraction"],
                "d_loss": last["d_loss"], "g_loss": last["g_loss"]}
+    options = {k: v for k, v in options.items() if k not in ("out", "progress", "classifier")}
     save(model, out, meta={"recipe": "dcgan", "dataset": "mnist5k", "steps": steps,
+                           "options": options,
                            "classifier": judge_path, "metrics": metrics, "history": history,
                            "sample_seed": 10**6 + seed})
     return Result("dcgan", metrics, seconds,

@@ -85,6 +85,10 @@ def check_options(who: str, options: dict) -> None:
             number_in(who, name, value, 0.0, 1.0)
         elif name == "average":
             number_in(who, name, value, 0.0, 1.0, high_open=True)
+        elif name == "lr_decay":
+            number_in(who, name, value, 0.0, 1.0)
+        elif name == "d_lr" and value is not None:
+            number_in(who, name, value, 0.0, math.inf, low_open=True, high_open=True)
         elif name == "real_label":
             number_in(who, name, value, 0.5, 1.0, low_open=True)
         elif name in ("seed", "shift") and integer(who, name, value) < 0:
@@ -96,7 +100,7 @@ def check_options(who: str, options: dict) -> None:
         elif name == "classifier" and value is not None and not os.path.isfile(value):
             raise ValueError(f"{who}: classifier must be a checkpoint written by `layerkit "
                              f"train lenet`, got {value!r}, which is not a file")
-        elif name == "progress":
+        elif name in ("progress", "minibatch_std"):
             flag(who, name, value)
         elif name == "out":
             folder = os.path.dirname(os.path.abspath(os.fspath(value)))
