@@ -437,6 +437,7 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "shift": (int, "D sees real and generated digits moved at random by up to SHIFT pixels"),
     "average": (float, "decay of an average of G's weights, judged and saved (0: none)"),
     "d_lr": (float, "the discriminator's learning rate (default: --lr; two timescales)"),
+    "instance_noise": (float, "std of Gaussian noise added to D's inputs, falling linearly to 0"),
     "minibatch_std": (_on_off, "give D a minibatch-standard-deviation feature (1/0)"),
     "lr_decay": (float, "fraction of the steps at the end over which the learning rates fall "
                         "linearly to 0"),

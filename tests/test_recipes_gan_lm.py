@@ -43,12 +43,15 @@ def test_dcgan_stabiliser_options(tmp_path, capsys):
     out = str(tmp_path / "gan.npz")
     assert main(["train", "dcgan", "--steps", "4", "--eval-every", "4", "--batch-size", "8",
                  "--minibatch-std", "yes", "--d-lr", "4e-4", "--lr-decay", "0.5",
+                 "--instance-noise", "0.1",
                  "--classifier", judge, "--out", out, "--quiet"]) == 0
     model = load(out)
     options = model.meta["options"]
     assert model.minibatch_std and options["minibatch_std"] is True
     assert options["d_lr"] == 4e-4 and options["lr_decay"] == 0.5 and options["lr"] == 2e-4
-    for bad, says in ((["--lr-decay", "1.5"], "lr_decay"), (["--d-lr", "0"], "d_lr")):
+    assert options["instance_noise"] == 0.1
+    for bad, says in ((["--lr-decay", "1.5"], "lr_decay"), (["--d-lr", "0"], "d_lr"),
+                      (["--instance-noise", "-1"], "instance_noise")):
         assert main(["train", "dcgan", "--steps", "1", "--classifier", judge] + bad) == 2
         assert says in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:                     # argparse's usage error

@@ -75,7 +75,7 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
           eval_every: int = 500, classifier: str | None = None, features: int = 32,
           real_label: float = 1.0, average: float = 0.0, shift: int = 0,
           d_lr: float | None = None, lr_decay: float = 0.0,
-          minibatch_std: bool = False) -> Result:
+          minibatch_std: bool = False, instance_noise: float = 0.0) -> Result:
     """DCGAN (:class:`layerkit.models.DCGAN`, Z = 64, F = 32) on the 4,000 MNIST-5k training
     digits scaled to [−1, 1]; BCEWithLogits, Adam(lr 2e-4, β₁ = 0.5) for each network.
 
@@ -114,13 +114,18 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
     zeros = np.zeros((batch_size, 1), np.float32)
     history, order, pos = [], rng.permutation(len(x)), 0
 
-    def seen(images):
-        """What D sees: the images, moved at random by up to ``shift`` pixels (the same moves
-        for D's and G's step on the fakes), and the moves (None without shift)."""
-        if not shift:
-            return images, None
-        moves = rng.integers(-shift, shift + 1, (len(images), 2))
-        return translate(images, moves, -1.0), moves
+    def seen(images, step):
+        """What D sees: the images, moved at random by up to ``shift`` pixels, plus Gaussian
+        noise of standard deviation ``instance_noise``·(1 − (step − 1)/steps) (the same moves
+        and noise for D's and G's step on the fakes), and the moves (None without shift)."""
+        moves = None
+        if shift:
+            moves = rng.integers(-shift, shift + 1, (len(images), 2))
+            images = translate(images, moves, -1.0)
+        if instance_noise:
+            sigma = instance_noise * (1 - (step - 1) / steps)
+            images = images + (sigma * rng.standard_normal(images.shape)).astype(images.dtype)
+        return images, moves
 
     bar = Progress(progress)
     with blas_threads(threads):
@@ -138,9 +143,9 @@ def dcgan(*, steps: int = 3000, batch_size: int = 64, lr: float = 2e-4, seed: in
             z = model.noise(batch_size, rng.integers(2**63))
             Dn.zero_grad()
             fake = G.forward(z)
-            d_real = bce.forward(Dn.forward(seen(real)[0]), real_targets)
+            d_real = bce.forward(Dn.forward(seen(real, step)[0]), real_targets)
             Dn.backward(bce.backward())
-            fake_seen, fake_moves = seen(fake)
+            fake_seen, fake_moves = seen(fake, step)
             d_fake = bce.forward(Dn.forward(fake_seen), zeros)
             Dn.backward(bce.backward())
             opt_d.step()

@@ -73,9 +73,10 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
     integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``seed`` and
-    ``shift`` non-negative integers, ``task`` one of :data:`TASKS`, and
-    ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
+    finite and > 0 (``d_lr`` also None), ``state_resets`` and ``lr_decay`` in [0, 1],
+    ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``instance_noise`` finite and >= 0,
+    ``seed`` and ``shift`` non-negative integers, ``progress`` and ``minibatch_std`` True or
+    False, ``task`` one of :data:`TASKS`, and ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
     for name, value in options.items():
         if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
             positive_int(who, name, value)
@@ -85,6 +86,8 @@ def check_options(who: str, options: dict) -> None:
             number_in(who, name, value, 0.0, 1.0)
         elif name == "average":
             number_in(who, name, value, 0.0, 1.0, high_open=True)
+        elif name == "instance_noise":
+            number_in(who, name, value, 0.0, math.inf, high_open=True)
         elif name == "lr_decay":
             number_in(who, name, value, 0.0, 1.0)
         elif name == "d_lr" and value is not None:
