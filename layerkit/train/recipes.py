@@ -72,11 +72,12 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
-    integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0 (``d_lr`` also None), ``state_resets`` and ``lr_decay`` in [0, 1],
+    integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k``, ``clip`` and
+    ``d_lr`` (or None) finite and > 0, ``state_resets`` and ``lr_decay`` in [0, 1],
     ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``instance_noise`` finite and >= 0,
     ``seed`` and ``shift`` non-negative integers, ``progress`` and ``minibatch_std`` True or
-    False, ``task`` one of :data:`TASKS`, and ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
+    False, ``task`` one of :data:`TASKS`, and ``out`` a file whose folder exists. Raises
+    ValueError naming the recipe and the option."""
     for name, value in options.items():
         if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
             positive_int(who, name, value)
