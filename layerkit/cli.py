@@ -397,6 +397,16 @@ def _template(args) -> int:
     return 0
 
 
+def _on_off(text: str) -> bool:
+    """A yes/no option's value: 1/0, true/false, yes/no, on/off (any case)."""
+    value = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected 1/0, true/false, yes/no or on/off, got "
+                                         f"{text!r}")
+    return value
+
+
 _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its signature names
     "epochs": (int, "passes over the training data"),
     "steps": (int, "training steps (a fresh batch each step)"),
@@ -426,6 +436,11 @@ _TRAIN_OPTIONS = {   # option -> (type, help); each recipe takes the ones its si
     "real_label": (float, "target of the real digits for D (< 1: one-sided label smoothing)"),
     "shift": (int, "D sees real and generated digits moved at random by up to SHIFT pixels"),
     "average": (float, "decay of an average of G's weights, judged and saved (0: none)"),
+    "d_lr": (float, "the discriminator's learning rate (default: --lr; two timescales)"),
+    "instance_noise": (float, "std of Gaussian noise added to D's inputs, falling linearly to 0"),
+    "minibatch_std": (_on_off, "give D a minibatch-standard-deviation feature (1/0)"),
+    "lr_decay": (float, "fraction of the steps at the end over which the learning rates fall "
+                        "linearly to 0"),
 }
 _RECIPE_SUMMARIES = {
     "lenet": "LeNet-5 on MNIST-5k (test accuracy)",

@@ -85,6 +85,7 @@ CASES = [
     Case("ZeroPadShortcut", lambda dt: lk.ZeroPadShortcut(2, 4, stride=2), (2, 2, 4, 4)),
     Case("Reshape", lambda dt: lk.Reshape(3, -1), (2, 12)),
     Case("Permute", lambda dt: lk.Permute(2, 3, 1), (2, 3, 4, 5)),
+    Case("MinibatchStd", lambda dt: lk.MinibatchStd(), (3, 2, 4, 4)),
 ]
 
 

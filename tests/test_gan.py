@@ -100,3 +100,26 @@ def test_transposed_convolutions_grow_1_to_28():
         side = c.output_shape((side, side))[0]
         sizes.append(side)
     assert sizes == [7, 14, 28]
+
+
+def test_minibatch_std_option_adds_the_batch_spread_channel(tmp_path):
+    m = DCGAN(latent_dim=8, features=4, minibatch_std=True, seed=4)
+    assert [type(l).__name__ for l in m.discriminator][5:] == ["MinibatchStd", "Flatten",
+                                                               "Linear"]
+    assert m.params["discriminator.7.weight"].shape == (1, 9 * 49)    # Linear((2F + 1)·7·7, 1)
+    x = np.random.default_rng(5).uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
+    # one logit per image, which depends on the other images of the batch through σ
+    assert not np.array_equal(m.discriminate(x)[:2], m.discriminate(x[:2]))
+    save(m, tmp_path / "gan.npz")
+    back = load(tmp_path / "gan.npz")
+    assert back.minibatch_std and np.array_equal(m.discriminate(x), back.discriminate(x))
+    assert build(m.spec).spec == m.spec
+    with pytest.raises(ValueError, match=r"^DCGAN: minibatch_std must be True or False"):
+        DCGAN(minibatch_std=1)
+
+
+@compiled
+def test_discriminator_gradients_with_minibatch_std():
+    m = DCGAN(latent_dim=3, features=2, minibatch_std=True, dtype=F64, seed=6)
+    x = np.random.default_rng(7).uniform(-1, 1, (3, 1, 28, 28))
+    assert_gradients_match(m.discriminator, x, max_coords=16)

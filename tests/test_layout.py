@@ -15,7 +15,7 @@ LAYERS = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"
           "AvgPool3D", "GlobalAvgPool", "MaxUnpool2D", "ChannelMaxPool", "BatchNorm1D",
           "BatchNorm2D", "Residual", "Concat", "Identity", "Embedding", "RNN", "LSTM", "GRU",
           "Bidirectional", "Container", "LPPool1D", "LPPool2D", "LocalResponseNorm",
-          "ZeroPadShortcut", "Reshape", "Permute", "RecurrentCell"]
+          "ZeroPadShortcut", "Reshape", "Permute", "RecurrentCell", "MinibatchStd"]
 CHECKPOINTS = ["save", "load", "save_params", "load_params", "FORMAT", "FORMAT_VERSION"]
 
 # Written out by hand, not read from __all__: a move that drops a name must fail here.

@@ -3,6 +3,7 @@ writes a checkpoint whose reloaded model reproduces the recorded metrics exactly
 its baseline. The full-length runs and their targets are in the recipes' docstrings."""
 
 import numpy as np
+import pytest
 
 from layerkit import data as D
 from layerkit.checkpoint import load
@@ -31,6 +32,32 @@ def test_dcgan_recipe_and_its_checkpoint(tmp_path, capsys):
     assert judged["confident_fraction"] == meta["metrics"]["confident_fraction"]
     assert judged["class_fractions"] == meta["history"][-1]["class_fractions"]
     assert abs(sum(judged["class_fractions"]) - 1) < 1e-9
+
+
+@needs_data
+@compiled
+def test_dcgan_stabiliser_options(tmp_path, capsys):
+    judge = str(tmp_path / "judge.npz")
+    assert main(["train", "lenet", "--epochs", "1", "--limit", "300", "--out", judge,
+                 "--quiet"]) == 0
+    out = str(tmp_path / "gan.npz")
+    assert main(["train", "dcgan", "--steps", "4", "--eval-every", "4", "--batch-size", "8",
+                 "--minibatch-std", "yes", "--d-lr", "4e-4", "--lr-decay", "0.5",
+                 "--instance-noise", "0.1",
+                 "--classifier", judge, "--out", out, "--quiet"]) == 0
+    model = load(out)
+    options = model.meta["options"]
+    assert model.minibatch_std and options["minibatch_std"] is True
+    assert options["d_lr"] == 4e-4 and options["lr_decay"] == 0.5 and options["lr"] == 2e-4
+    assert options["instance_noise"] == 0.1
+    for bad, says in ((["--lr-decay", "1.5"], "lr_decay"), (["--d-lr", "0"], "d_lr"),
+                      (["--instance-noise", "-1"], "instance_noise")):
+        assert main(["train", "dcgan", "--steps", "1", "--classifier", judge] + bad) == 2
+        assert says in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:                     # argparse's usage error
+        main(["train", "dcgan", "--minibatch-std", "maybe"])
+    assert stop.value.code == 2
+    assert "--minibatch-std: expected 1/0, true/false" in capsys.readouterr().err
 
 
 def test_dcgan_classifier_must_exist(tmp_path, capsys):

@@ -225,6 +225,8 @@ CASES += [
     Case("Reshape", "(2, 12) -> (2, 3, -1)", lambda r: (L.Reshape(3, -1), _normal(r, 2, 12))),
     Case("Permute", "(2, 3, 4, 5) -> (2, 4, 5, 3)",
          lambda r: (L.Permute(2, 3, 1), _normal(r, 2, 3, 4, 5))),
+    Case("MinibatchStd", "eps 1e-8, x (3, 2, 3, 3)",
+         lambda r: (L.MinibatchStd(), _normal(r, 3, 2, 3, 3))),
 ]
 
 

@@ -12,6 +12,7 @@ from .normalization import BatchNorm1D, BatchNorm2D
 from .regularization import Dropout
 from .softmax import LogSoftmax, Softmax, softmax_jacobian
 from .lppool import LPPool1D, LPPool2D
+from .minibatch_std import MinibatchStd
 from .response_norm import LocalResponseNorm
 from .reshape import Permute, Reshape
 from .shortcut import ZeroPadShortcut
@@ -23,4 +24,4 @@ __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax
            "BatchNorm1D", "BatchNorm2D", "Residual", "Concat", "Identity",
            "Embedding", "RNN", "LSTM", "GRU", "Bidirectional", "Container"]
 __all__ += ["LPPool1D", "LPPool2D", "LocalResponseNorm", "ZeroPadShortcut", "Reshape",
-            "Permute", "RecurrentCell"]
+            "Permute", "RecurrentCell", "MinibatchStd"]

@@ -9,9 +9,10 @@ from ..layers.activations import LeakyReLU, ReLU, Tanh
 from ..layers.containers import Sequential
 from ..layers.conv import Conv2D, ConvTranspose2D
 from ..layers.linear import Flatten, Linear
+from ..layers.minibatch_std import MinibatchStd
 from ..layers.normalization import BatchNorm2D
 from ..layers.reshape import Reshape
-from ..validation import check_array, positive_int
+from ..validation import check_array, flag, positive_int
 from .base import Model, check_seed, dtype_name, sizes, sub_seed
 
 __all__ = ["DCGAN", "dcgan_normal"]
@@ -33,6 +34,9 @@ class DCGAN(Model):
     D: x (N, 1, 28, 28) - Conv(1, F, 4, stride 2, padding 1) - LeakyReLU(0.2) [14x14]
        - Conv(F, 2F, 4, stride 2, padding 1) - BN - LeakyReLU(0.2) [7x7]
        - Flatten - Linear(2F·49, 1): one logit per image, "real" when positive.
+       With ``minibatch_std``, a :class:`~layerkit.MinibatchStd` before Flatten adds one 7x7
+       channel holding the batch's mean standard deviation (Linear((2F + 1)·49, 1)): D can
+       see how varied a batch is, and so penalise a generator that draws few kinds of digit.
 
     Weights start from N(0, 0.02²) (the paper's choice), biases at 0, BatchNorm at γ = 1, β = 0.
     A convolution followed by BatchNorm has no bias: BatchNorm subtracts the mean, so the bias
@@ -44,6 +48,8 @@ class DCGAN(Model):
         Z, the size of the noise vector z ~ N(0, I).
     features : int
         F, the channel width.
+    minibatch_std : bool, default False
+        Give D the minibatch-standard-deviation feature (see above).
     dtype, seed
 
     Attributes
@@ -71,13 +77,16 @@ class DCGAN(Model):
 
     builder_name = "dcgan"
 
-    def __init__(self, *, latent_dim: int = 64, features: int = 32, dtype=np.float32, seed=0):
+    def __init__(self, *, latent_dim: int = 64, features: int = 32, minibatch_std: bool = False,
+                 dtype=np.float32, seed=0):
         who = "DCGAN"
         self.training, self._cache = True, None
         self.latent_dim, self.features = sizes(who, latent_dim=latent_dim, features=features)
         dt = dtype_name(who, dtype)
         seed = check_seed(who, seed)
         Z, F = self.latent_dim, self.features
+        self.minibatch_std = flag(who, "minibatch_std", minibatch_std)
+        std = [MinibatchStd()] if self.minibatch_std else []
         s = lambda i: sub_seed(seed, i)
         w = dict(dtype=dt, weight_init=dcgan_normal)
         self.generator = Sequential(
@@ -89,10 +98,11 @@ class DCGAN(Model):
         self.discriminator = Sequential(
             Conv2D(1, F, 4, stride=2, padding=1, seed=s(3), **w), LeakyReLU(0.2),
             Conv2D(F, 2 * F, 4, stride=2, padding=1, bias=False, seed=s(4), **w),
-            BatchNorm2D(2 * F, dtype=dt), LeakyReLU(0.2),
-            Flatten(), Linear(2 * F * 7 * 7, 1, seed=s(5), **w))
+            BatchNorm2D(2 * F, dtype=dt), LeakyReLU(0.2), *std,
+            Flatten(), Linear((2 * F + len(std)) * 7 * 7, 1, seed=s(5), **w))
         self._children = [("generator", self.generator), ("discriminator", self.discriminator)]
-        self._record(latent_dim=Z, features=F, dtype=dt, seed=seed)
+        self._record(latent_dim=Z, features=F, minibatch_std=self.minibatch_std, dtype=dt,
+                     seed=seed)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         check_array(repr(self), z, ("N", self.latent_dim), name="z")

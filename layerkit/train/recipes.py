@@ -72,10 +72,12 @@ LENET_DATA = ("mnist5k", "fashion-mnist")
 
 def check_options(who: str, options: dict) -> None:
     """Check a recipe's options before any data is loaded or step is taken: counts are positive
-    integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k`` and ``clip``
-    finite and > 0, ``state_resets`` in [0, 1], ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``seed`` and
-    ``shift`` non-negative integers, ``task`` one of :data:`TASKS`, and
-    ``out`` a file whose folder exists. Raises ValueError naming the recipe and the option."""
+    integers (``threads``, ``limit``, ``max_chars`` may be None), ``lr``, ``k``, ``clip`` and
+    ``d_lr`` (or None) finite and > 0, ``state_resets`` and ``lr_decay`` in [0, 1],
+    ``real_label`` in (0.5, 1], ``average`` in [0, 1), ``instance_noise`` finite and >= 0,
+    ``seed`` and ``shift`` non-negative integers, ``progress`` and ``minibatch_std`` True or
+    False, ``task`` one of :data:`TASKS`, and ``out`` a file whose folder exists. Raises
+    ValueError naming the recipe and the option."""
     for name, value in options.items():
         if name in _POSITIVE_INTS or (name in _POSITIVE_INTS_OR_NONE and value is not None):
             positive_int(who, name, value)
@@ -85,6 +87,12 @@ def check_options(who: str, options: dict) -> None:
             number_in(who, name, value, 0.0, 1.0)
         elif name == "average":
             number_in(who, name, value, 0.0, 1.0, high_open=True)
+        elif name == "instance_noise":
+            number_in(who, name, value, 0.0, math.inf, high_open=True)
+        elif name == "lr_decay":
+            number_in(who, name, value, 0.0, 1.0)
+        elif name == "d_lr" and value is not None:
+            number_in(who, name, value, 0.0, math.inf, low_open=True, high_open=True)
         elif name == "real_label":
             number_in(who, name, value, 0.5, 1.0, low_open=True)
         elif name in ("seed", "shift") and integer(who, name, value) < 0:
@@ -96,7 +104,7 @@ def check_options(who: str, options: dict) -> None:
         elif name == "classifier" and value is not None and not os.path.isfile(value):
             raise ValueError(f"{who}: classifier must be a checkpoint written by `layerkit "
                              f"train lenet`, got {value!r}, which is not a file")
-        elif name == "progress":
+        elif name in ("progress", "minibatch_std"):
             flag(who, name, value)
         elif name == "out":
             folder = os.path.dirname(os.path.abspath(os.fspath(value)))
