@@ -33,7 +33,7 @@ from . import check  # noqa: E402 - it uses the above
 
 # Imported on first use (``layerkit.models``, ``from layerkit import train``): a gradient check
 # or a script that builds layers does not pay for the data loaders, recipes and model builders.
-_LAZY = ("checkpoint", "data", "models", "testing", "train")
+_LAZY = ("checkpoint", "data", "interop", "models", "testing", "train")
 
 
 def __getattr__(name: str):

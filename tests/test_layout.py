@@ -219,6 +219,7 @@ def test_recipes_and_loaders_load_on_first_use_only():
         "assert layerkit.models.lenet5 and 'layerkit.models' in sys.modules\n"
         "from layerkit import train\n"
         "assert train.fit is layerkit.train.fit and 'checkpoint' in dir(layerkit)\n"
+        "assert layerkit.interop.to_torch\n"
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
