@@ -13,7 +13,9 @@ downloaded here) and PyTorch. Run from the repository root::
 ``--model lenet5``: ``layerkit.models.lenet5()`` on the 28x28 images as they are, batch 64,
 the rest as below (``--full``: 60,000 images x 3 epochs). ``--order`` is the import order:
 "natural" (default) imports numpy, then torch, then layerkit, as a user's script does;
-"layerkit-first" imports layerkit before torch.
+"layerkit-first" imports layerkit before torch. The environment is the user's (no
+``OMP_WAIT_POLICY`` set before torch loads) unless ``--hygiene`` sets OMP_WAIT_POLICY=PASSIVE and
+OPENBLAS_THREAD_TIMEOUT=4 first, which makes PyTorch's idle workers sleep too.
 
 The model is ``layerkit.models.resnet20(in_channels=1)`` (option-A shortcuts, 269,434
 parameters) on the 28x28 images zero-padded to 32x32 (2 pixels on every side), values in
@@ -161,6 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--order", choices=("natural", "layerkit-first"), default="natural",
                    help="import order (default natural: numpy, torch, then layerkit)")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (lenet5: 64)")
+    p.add_argument("--hygiene", action="store_true", help="OMP_WAIT_POLICY=PASSIVE and "
+                   "OPENBLAS_THREAD_TIMEOUT=4 before the imports (a user's environment has neither)")
     p.add_argument("--threads", type=int, default=2, help="threads for both (default 2)")
     p.add_argument("--json", default=str(DEFAULT_JSON))
     args = p.parse_args(argv)
@@ -176,7 +180,7 @@ def main(argv=None) -> int:
     if args.threads < 1 or args.batch_size < 1:
         p.error("--threads and --batch-size must be >= 1")
 
-    set_thread_env(args.threads)
+    set_thread_env(args.threads, hygiene=args.hygiene)
     import numpy  # noqa: F401  (first, as a user's script)
     if args.order == "layerkit-first":
         import layerkit  # noqa: F401
@@ -190,6 +194,7 @@ def main(argv=None) -> int:
     with threadpool_limits(limits=args.threads, user_api="blas"):
         r = run(args)
     r["meta"] = dict(date=datetime.datetime.now().isoformat(timespec="seconds"),
+                     hygiene=args.hygiene,
                      cpu=cpu_model(), cores=os.cpu_count(), threads=args.threads,
                      quick=args.quick, versions=versions(), load_average_start=load_start,
                      load_average_end=os.getloadavg(), wall_seconds=time.perf_counter() - t0)

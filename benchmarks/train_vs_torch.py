@@ -68,12 +68,15 @@ TARGETS = {
 }
 
 
-def set_thread_env(threads: int) -> None:
-    """Thread counts for every pool, before numpy, numba and torch are imported."""
+def set_thread_env(threads: int, hygiene: bool = True) -> None:
+    """Thread counts for every pool, before numpy, numba and torch are imported; with
+    ``hygiene`` also idle workers that sleep (OMP_WAIT_POLICY=PASSIVE,
+    OPENBLAS_THREAD_TIMEOUT=4, unless set), which a user's environment does not have."""
     for k in THREAD_VARS:
         os.environ[k] = str(threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    if hygiene:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     os.environ.pop("NUMBA_DISABLE_JIT", None)    # timing the interpreted kernels is moot
 
 
