@@ -320,9 +320,10 @@ class ConvND(Layer):
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], self.geometry.padding))
         allocation(who, "the padded input", x.shape[:2] + padded, dt)
         strategy = self._strategy(out_spatial)
-        if strategy is not DEPTHWISE:
-            allocation(who, "the im2col columns", (x.shape[0], self.in_channels *
-                                                   math.prod(self.kernel_size)) + out_spatial, dt)
+        if strategy is not DEPTHWISE:    # im2col's columns: blocks of at least one sample
+            allocation(who, "one sample's im2col columns", (1, self.in_channels *
+                                                             math.prod(self.kernel_size))
+                       + out_spatial, dt)
         bias = self.params["bias"].astype(dt, copy=False) if self.bias else \
             np.zeros(self.out_channels, dt)
         y, xp = strategy.forward(self, x, bias, out_spatial)
@@ -333,11 +334,12 @@ class ConvND(Layer):
         cache = self.saved()
         self.check_dy(dy, (cache.x_shape[0], self.out_channels) + cache.out_spatial)
         dy = dy.astype(cache.xp.dtype, copy=False)
-        if self.bias:
-            self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim)))
         # ∂L/∂W₂ = Σ_n δ[n] cols[n]ᵀ (and ∂L/∂x): the strategy's, by blocks of samples
-        dw, dx = cache.strategy.backward(self, cache, dy, self.needs_input_grad)
+        dw, db, dx = cache.strategy.backward(self, cache, dy, self.needs_input_grad)
         self.grads["weight"] += dw.reshape(self.params["weight"].shape)
+        if self.bias:
+            self.grads["bias"] += dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if db is None \
+                else db
         return dx
 
 

@@ -7,9 +7,10 @@ each taking the layer (its geometry, weights, gradients and :class:`Scratch`) as
 
 - ``forward(conv, x, bias, out_spatial) -> (y, xp)``: the output and the padded input, which
   backward reads (a copy of x's values; under layerkit.no_grad() nothing is kept);
-- ``backward(conv, cache, dy, input_grad) -> (dw, dx)``: ∂L/∂W (im2col and Winograd build it
-  from im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`; the
-  depthwise loops directly) and ∂L/∂x (None unless ``input_grad``); the layer adds ∂L/∂b.
+- ``backward(conv, cache, dy, input_grad) -> (dw, db, dx)``: ∂L/∂W (im2col and Winograd build
+  it from im2col's columns of xp, by blocks of samples: :func:`weight_and_input_grad`; the
+  depthwise loops directly), ∂L/∂b where the strategy's loops produce it on the way (else
+  None: the layer sums δ) and ∂L/∂x (None unless ``input_grad``).
 
 The depthwise strategy computes both gradients with its own loops (kernels/depthwise.py):
 the columns of a depthwise convolution (∏K copies of the input) cost several times its
@@ -232,8 +233,9 @@ class Im2colConv:
         return y.reshape((n, o) + out_spatial), xp
 
     def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
-        """∂L/∂W and ∂L/∂x (dcols = W₂ᵀ δ, then col2im), block by block."""
-        return weight_and_input_grad(conv, cache, dy, input_grad)
+        """∂L/∂W and ∂L/∂x (dcols = W₂ᵀ δ, then col2im), block by block; ∂L/∂b is the layer's."""
+        dw, dx = weight_and_input_grad(conv, cache, dy, input_grad)
+        return dw, None, dx
 
 
 def weight_and_input_grad(conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
@@ -271,8 +273,7 @@ def weight_and_input_grad(conv, cache, dy: np.ndarray, input_grad: bool) -> tupl
             width = (e - s) * positions
             c2 = own_cols[:rows * width].reshape(rows, e - s, positions)
             im2col(xp[s:e], c2, 0, *args)
-            d3 = own_dy[:o * width].reshape(o, e - s, positions)
-            np.copyto(d3, dy3[s:e].transpose(1, 0, 2))          # δ's block as (O, B, P)
+            d3 = transposed_copy(own_dy[:o * width].reshape(o, e - s, positions), dy3[s:e])
             d2 = by_group(d3.reshape(o, width), groups)
             matmul_by_group(d2, by_group(c2.reshape(rows, width), groups).transpose(0, 2, 1),
                             out=dws[b])
@@ -305,9 +306,9 @@ class WinogradConv:
 
     def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
         """∂L/∂W from im2col's columns of the kept padded input (:func:`weight_and_input_grad`),
-        ∂L/∂x by Winograd."""
+        ∂L/∂x by Winograd; ∂L/∂b is the layer's."""
         dw, _ = weight_and_input_grad(conv, cache, dy, False)
-        return dw, (self._input_grad(conv, cache, dy) if input_grad else None)
+        return dw, None, (self._input_grad(conv, cache, dy) if input_grad else None)
 
     def _input_grad(self, conv, cache, dy: np.ndarray) -> np.ndarray:
         """δ, padded by 2 − P, correlated with rot180(W) transposed to (C, O, 3, 3)."""
@@ -372,10 +373,10 @@ class DepthwiseConv:
 
     def backward(self, conv, cache, dy: np.ndarray, input_grad: bool) -> tuple:
         """∂L/∂W over the batch from the kept padded input, then ∂L/∂x from δ and W (the
-        kernels' docstrings give the loops); the layer adds ∂L/∂b = Σ δ itself."""
+        kernels' docstrings give the loops); ∂L/∂b comes out of the ∂L/∂W loops."""
         xp = cache.xp
         xp4 = xp.reshape(_planes(xp.shape))
-        n, o, dt = xp.shape[0], conv.out_channels, xp.dtype
+        o, dt = conv.out_channels, xp.dtype
         (kh, kw), (sh, sw), (dh, dw), (ph, pw) = _plane_args(conv.geometry)
         dy4 = np.ascontiguousarray(dy, dtype=dt).reshape(_planes(dy.shape))
         work = dy4.size * kh * kw
@@ -383,13 +384,13 @@ class DepthwiseConv:
         _run(depthwise.depthwise_backward_weight, depthwise.depthwise_backward_weight_parallel,
              work, xp4, dy4, gw, gb, sh, sw, dh, dw)
         if not input_grad:
-            return gw, None
+            return gw, gb, None
         x_shape = cache.x_shape
         dx = np.empty(_planes(x_shape), dtype=dt)
         w = conv.params["weight"].reshape(o, kh, kw).astype(dt, copy=False)
         _run(depthwise.depthwise_backward_input, depthwise.depthwise_backward_input_parallel,
              work, dy4, w, dx, ph, pw, xp4.shape[2], xp4.shape[3], sh, sw, dh, dw)
-        return gw, dx.reshape(x_shape)
+        return gw, gb, dx.reshape(x_shape)
 
 
 IM2COL = Im2colConv()
